@@ -1,0 +1,1 @@
+"""mawskit curation: ingest, stats, SQL and the `curate` command line."""

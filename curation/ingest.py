@@ -1,0 +1,179 @@
+"""`curate ingest`: (url, caption) tables or image folders -> `DIR/metadata/part-*.parquet`.
+
+Inputs, any mix of:
+  - tables: `.parquet`, `.csv`, `.tsv`, `.jsonl`/`.ndjson`/`.json` (newline-delimited), each
+    optionally `.gz`; the url and caption columns are named by `--url-col`/`--caption-col`;
+  - folders of images where `name.jpg` has its caption in `name.txt` (no `.txt`: empty
+    caption); their url is the image's `file://` URI.
+
+Output schema (architecture.md): `uid` string (16 hex = first 64 bits of
+md5(url + "\\n" + caption)), `url` string, `caption` string (empty, never null), `source`
+string. Rows without a url are dropped and counted; exact duplicates (same uid) are dropped
+and counted. Rows are written sorted by uid, so a re-run writes identical files.
+All of it runs in DuckDB, set-wise and out of core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.errors import UsageError
+from curation.layout import DatasetRoot, staged_dir, write_meta
+from curation.options import parse_options
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Read (url, caption) pairs from tables or image folders into DIR/metadata."""
+
+    inputs: list[str] = field(metadata={"positional": True, "help": "tables or image folders"})
+    root: str = field(metadata={"help": "dataset folder (writes ROOT/metadata)"})
+    url_col: str = field(default="url", metadata={"help": "url column of table inputs"})
+    caption_col: str = field(default="caption", metadata={"help": "caption column"})
+    part_rows: int = field(default=1_000_000, metadata={"help": "rows per output part"})
+    memory_limit: str = field(default="4GB", metadata={"help": "DuckDB memory limit"})
+
+    def __post_init__(self) -> None:
+        if self.part_rows < 1:
+            raise UsageError(f"--part-rows must be >= 1, got {self.part_rows}")
+
+
+def _table_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix in TABLE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix.lstrip(".")
+    return None
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _table_relation(path: Path, kind: str) -> str:
+    p = _sql_str(str(path))
+    if kind == "parquet":
+        return f"read_parquet({p})"
+    if kind in ("csv", "tsv"):
+        delim = "\\t" if kind == "tsv" else ","
+        return f"read_csv({p}, delim=E'{delim}', header=true, all_varchar=true)"
+    return f"read_json({p}, format='newline_delimited')"
+
+
+def _folder_table(folder: Path):
+    """An Arrow table (url, caption, source) for the images under `folder`."""
+    import pyarrow as pa
+
+    urls, captions = [], []
+    for image in sorted(folder.rglob("*")):
+        if image.suffix.lower() not in IMAGE_SUFFIXES or not image.is_file():
+            continue
+        text = image.with_suffix(".txt")
+        caption = text.read_text(encoding="utf-8", errors="replace").strip() if text.exists() else ""
+        urls.append(image.resolve().as_uri())
+        captions.append(caption)
+    if not urls:
+        raise UsageError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return pa.table({"url": urls, "caption": captions, "source": [str(folder)] * len(urls)})
+
+
+def _check_columns(con, relation: str, path: Path, url_col: str, caption_col: str) -> bool:
+    """True when the caption column exists; UsageError when the url column does not."""
+    try:
+        columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+    except Exception as err:  # duckdb raises its own error types for unreadable files
+        raise UsageError(f"cannot read {path}: {str(err).splitlines()[0]}") from err
+    if url_col not in columns:
+        raise UsageError(f"{path} has no column {url_col!r} (columns: {', '.join(columns)}); "
+                         f"name it with --url-col")  # fmt: skip
+    return caption_col in columns
+
+
+def ingest(opts: IngestOptions) -> dict[str, int]:
+    """Write DIR/metadata/part-*.parquet and meta.json; return the counts."""
+    import duckdb
+
+    started = time.time()
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit={_sql_str(opts.memory_limit)}")
+    selects: list[str] = []
+    for i, raw in enumerate(opts.inputs):
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"input not found: {raw}")
+        if path.is_dir():
+            con.register(f"folder_{i}", _folder_table(path))
+            selects.append(f"SELECT url, caption, source FROM folder_{i}")
+            continue
+        kind = _table_kind(path)
+        if kind is None:
+            raise UsageError(f"{raw}: unknown input type; expected a folder or one of "
+                             f"{', '.join(TABLE_SUFFIXES)} (optionally .gz)")  # fmt: skip
+        relation = _table_relation(path.resolve(), kind)
+        has_caption = _check_columns(con, relation, path, opts.url_col, opts.caption_col)
+        caption = f'CAST("{opts.caption_col}" AS VARCHAR)' if has_caption else "''"
+        selects.append(
+            f'SELECT CAST("{opts.url_col}" AS VARCHAR) AS url, {caption} AS caption, '
+            f"{_sql_str(str(path))} AS source FROM {relation}"
+        )
+    con.execute(
+        "CREATE TEMP VIEW raw AS SELECT trim(url) AS url, coalesce(caption, '') AS caption, "
+        "source FROM (" + " UNION ALL ".join(selects) + ")"
+    )
+    try:
+        rows_read, no_url = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE url IS NULL OR url = '') FROM raw"
+        ).fetchone()
+    except duckdb.Error as err:
+        raise UsageError(f"cannot read inputs: {str(err).splitlines()[0]}") from err
+    if rows_read == 0:
+        raise UsageError(f"no rows in {', '.join(opts.inputs)}")
+    if rows_read == no_url:
+        raise UsageError(f"every row of {', '.join(opts.inputs)} has an empty {opts.url_col!r}")
+    dataset = DatasetRoot(opts.root)
+    with staged_dir(dataset.metadata) as tmp:
+        # The uid is over (url, caption): the same image with two captions is two samples.
+        con.execute(
+            "CREATE TEMP TABLE dedup AS SELECT substr(md5(url || chr(10) || caption), 1, 16) AS uid,"
+            " url, caption, min(source) AS source FROM raw WHERE url IS NOT NULL AND url <> ''"
+            " GROUP BY ALL"
+        )
+        samples = con.execute("SELECT count(*) FROM dedup").fetchone()[0]
+        con.execute("CREATE TEMP TABLE ordered AS SELECT *, (row_number() OVER (ORDER BY uid) - 1)"
+                    f" // {opts.part_rows} AS part FROM dedup")  # fmt: skip
+        n_parts = max(1, -(-samples // opts.part_rows))
+        for part in range(n_parts):
+            con.execute(
+                f"COPY (SELECT uid, url, caption, source FROM ordered WHERE part = {part} "
+                "ORDER BY uid) "
+                f"TO {_sql_str(str(tmp / f'part-{part:05d}.parquet'))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+        counts = {
+            "rows_read": rows_read,
+            "dropped_empty_url": no_url,
+            "duplicates_dropped": rows_read - no_url - samples,
+            "samples": samples,
+            "parts": n_parts,
+        }
+        write_meta(tmp, config=opts, counts=counts, started=started)
+    return counts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_options(IngestOptions, argv, prog="curate ingest")
+    counts = ingest(opts)
+    print(
+        f"ingested {counts['samples']:,} samples from {counts['rows_read']:,} rows "
+        f"({counts['duplicates_dropped']:,} duplicates, {counts['dropped_empty_url']:,} "
+        f"without url) -> {DatasetRoot(opts.root).metadata}"
+    )
+    return 0

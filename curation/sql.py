@@ -1,0 +1,125 @@
+"""`curate sql`: DuckDB SQL over every output of a dataset folder (and training runs).
+
+Views (each exists only once its stage has run):
+
+    metadata   DIR/metadata/*.parquet        uid, url, caption, source
+    vocab      DIR/vocab/vocab.parquet       class_id, wnid, name, lemmas, lexname, count, kept_count
+    hashtags   DIR/vocab/hashtags.parquet    hashtag, count, canonical, wnid, reason
+    labels     DIR/labels/*.parquet          uid, class_ids, wnids, hashtags, keep, weight
+    shards     DIR/shards/*-*.parquet        one row per sample in the tars (split, shard, key, ...)
+    downloads  DIR/shards/downloads.parquet  uid, url, status, error_message
+    logs       RUN/log.jsonl of each --runs folder (or DIR/runs/*), with a `run` column
+
+    curate sql --root data "SELECT name, kept_count FROM vocab ORDER BY kept_count DESC LIMIT 5"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.errors import UsageError
+from curation.options import parse_options
+
+FORMATS = ("table", "csv", "json")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _glob_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+
+
+def dataset_views(root: str | Path) -> dict[str, str]:
+    """View name -> DuckDB relation over the files that exist under `root`."""
+    root = Path(root)
+    candidates = {
+        "metadata": sorted((root / "metadata").glob("part-*.parquet")),
+        "vocab": sorted((root / "vocab").glob("vocab.parquet")),
+        "hashtags": sorted((root / "vocab").glob("hashtags.parquet")),
+        "labels": sorted((root / "labels").glob("part-*.parquet")),
+        "shards": sorted((root / "shards").glob("*-[0-9][0-9][0-9][0-9][0-9][0-9].parquet")),
+        "downloads": sorted((root / "shards").glob("downloads.parquet")),
+    }
+    views = {
+        name: f"read_parquet({_glob_list(paths)}, union_by_name=true)"
+        for name, paths in candidates.items()
+        if paths
+    }
+    return views
+
+
+def log_view(runs: Sequence[str | Path]) -> str | None:
+    logs = [Path(r) / "log.jsonl" for r in runs if (Path(r) / "log.jsonl").exists()]
+    if not logs:
+        return None
+    return (
+        f"(SELECT regexp_extract(filename, '([^/]+)/log.jsonl$', 1) AS run, * EXCLUDE (filename) "
+        f"FROM read_json({_glob_list(logs)}, format='newline_delimited', filename=true, "
+        "union_by_name=true))"
+    )
+
+
+def connect(root: str | Path, runs: Sequence[str | Path] = ()):
+    """A DuckDB connection with every available view of `root` (and `runs`) defined."""
+    import duckdb
+
+    root = Path(root)
+    if not root.is_dir():
+        raise UsageError(f"dataset folder not found: {root}")
+    con = duckdb.connect()
+    for name, relation in dataset_views(root).items():
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {relation}")
+    runs = list(runs) or sorted(p for p in (root / "runs").glob("*") if p.is_dir())
+    logs = log_view(runs)
+    if logs:
+        con.execute(f"CREATE VIEW logs AS SELECT * FROM {logs}")
+    return con
+
+
+def view_names(con) -> list[str]:
+    return [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal")
+            .fetchall()]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SqlOptions:
+    """Run a DuckDB query over the dataset's views (see the module docstring)."""
+
+    query: str = field(metadata={"positional": True, "help": "SQL, e.g. \"SELECT * FROM vocab\""})
+    root: str = field(metadata={"help": "dataset folder"})
+    runs: list[str] = field(default_factory=list, metadata={"help": "training run folders"})
+    format: str = field(default="table", metadata={"choices": FORMATS})
+    max_rows: int = field(default=50, metadata={"help": "rows shown by --format table"})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import duckdb
+
+    opts = parse_options(SqlOptions, argv, prog="curate sql")
+    con = connect(opts.root, opts.runs)
+    try:
+        rel = con.sql(opts.query)
+    except duckdb.Error as err:
+        views = ", ".join(view_names(con)) or "none yet"
+        raise UsageError(f"{str(err).splitlines()[0]} (views: {views})") from err
+    if rel is None:
+        return 0
+    if opts.format == "table":
+        rel.show(max_rows=opts.max_rows, max_width=200)
+    elif opts.format == "csv":
+        import csv
+        import sys
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(rel.columns)
+        writer.writerows(rel.fetchall())
+    else:
+        import json
+
+        for row in rel.fetchall():
+            print(json.dumps(dict(zip(rel.columns, row)), default=str))
+    return 0

@@ -1,0 +1,1 @@
+"""mawskit labeling: hashtags in captions -> WordNet noun synsets -> class vocabulary."""

@@ -1,0 +1,31 @@
+"""Reading `DIR/vocab/vocab.parquet` and the vocabulary's fingerprint.
+
+The fingerprint (`vocab_hash`) is the sha256 of the class wnids joined by newlines in
+class_id order. Shards and WSP checkpoints carry it, so a head trained on one vocabulary is
+never silently scored against another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from curation.errors import UsageError
+
+
+def vocab_hash(wnids: list[str]) -> str:
+    return hashlib.sha256("\n".join(wnids).encode()).hexdigest()
+
+
+def read_vocab(vocab_dir: str | Path) -> list[dict[str, Any]]:
+    """Rows of vocab.parquet sorted by class_id; checks that ids run 0..K-1."""
+    import pyarrow.parquet as pq
+
+    path = Path(vocab_dir) / "vocab.parquet"
+    if not path.exists():
+        raise UsageError(f"no vocabulary at {path}: run `curate build-vocab` first")
+    rows = sorted(pq.read_table(path).to_pylist(), key=lambda r: r["class_id"])
+    if [r["class_id"] for r in rows] != list(range(len(rows))):
+        raise UsageError(f"{path}: class_id must run 0..K-1 without gaps")
+    return rows

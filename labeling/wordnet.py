@@ -1,0 +1,132 @@
+"""WordNet 3.0 through NLTK: loaded once per process, lazily, with one clear line if missing.
+
+`wordnet()` returns NLTK's `WordNetCorpusReader`. `ensure_wordnet()` is the set-up step
+(`make setup` runs `python -m labeling.wordnet`): use WordNet if NLTK finds it; else
+`nltk.download("wordnet")` when the internet answers; else Debian's `wordnet-base` and
+`wordnet-sense-index` (installed with apt-get where that works) copied into
+`<venv>/share/nltk_data/corpora/wordnet/` with the standard `lexnames` table, which Debian
+does not ship. NLTK searches `<sys.prefix>/share/nltk_data` by itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from curation.errors import UsageError
+
+DEBIAN_WORDNET = Path("/usr/share/wordnet")
+DEBIAN_PACKAGES = ("wordnet-base", "wordnet-sense-index")
+LEXNAMES = Path(__file__).with_name("data") / "wordnet-lexnames.tsv"
+HOW_TO_GET = (
+    "WordNet 3.0 not found for NLTK: run `make setup`, or "
+    "`python -c \"import nltk; nltk.download('wordnet')\"` where the internet answers, or "
+    "`apt-get install wordnet-base wordnet-sense-index && python -m labeling.wordnet`"
+)
+
+
+def venv_nltk_data() -> Path:
+    return Path(sys.prefix) / "share" / "nltk_data"
+
+
+@functools.cache
+def wordnet() -> Any:
+    """NLTK's WordNet reader, loaded on first use (~5 s); UsageError when absent."""
+    from nltk.corpus import wordnet as wn
+
+    try:
+        wn.ensure_loaded()
+    except LookupError as err:
+        raise UsageError(HOW_TO_GET) from err
+    if wn.get_version() != "3.0":
+        raise UsageError(f"WordNet {wn.get_version()} found; mawskit's wnids need WordNet 3.0")
+    return wn
+
+
+def _nltk_finds_wordnet() -> bool:
+    code = "from nltk.corpus import wordnet as wn; wn.ensure_loaded(); print(wn.get_version())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.strip() == "3.0"
+
+
+def _internet_answers(host: str = "raw.githubusercontent.com", timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _apt_install() -> bool:
+    if shutil.which("apt-get") is None:
+        return False
+    sudo = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
+    if sudo is None:
+        return False
+    install = [*sudo, "apt-get", "install", "-y", "-q", *DEBIAN_PACKAGES]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(install, env=env, capture_output=True).returncode == 0:
+        return True
+    subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True)
+    return subprocess.run(install, env=env, capture_output=True).returncode == 0
+
+
+def copy_debian_wordnet(source: Path, nltk_data: Path) -> Path:
+    """Copy Debian's WordNet files plus `lexnames` into `nltk_data/corpora/wordnet/`.
+
+    NLTK refuses symlinks and paths outside its data folders, so these are real copies,
+    written to a temporary folder and renamed into place.
+    """
+    final = nltk_data / "corpora" / "wordnet"
+    tmp = final.with_name(f"wordnet.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.is_file():
+            shutil.copyfile(path, tmp / path.name)
+    lexnames = [line.split("\t") for line in LEXNAMES.read_text().splitlines() if line]
+    (tmp / "lexnames").write_text("".join("\t".join(cols) + "\n" for cols in lexnames))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def ensure_wordnet() -> str:
+    """Make WordNet 3.0 loadable by NLTK in this environment; return how it was found."""
+    if _nltk_finds_wordnet():
+        return "found by NLTK"
+    target = venv_nltk_data()
+    if _internet_answers():
+        import nltk
+
+        if nltk.download("wordnet", download_dir=str(target), quiet=True) and _nltk_finds_wordnet():
+            return f"downloaded by NLTK into {target}"
+    if not (DEBIAN_WORDNET / "data.noun").exists() or not (
+        DEBIAN_WORDNET / "index.sense"
+    ).exists():
+        _apt_install()
+    if (DEBIAN_WORDNET / "data.noun").exists() and (DEBIAN_WORDNET / "index.sense").exists():
+        copy_debian_wordnet(DEBIAN_WORDNET, target)
+        if _nltk_finds_wordnet():
+            return f"copied from Debian's {' + '.join(DEBIAN_PACKAGES)} into {target}"
+    raise UsageError(HOW_TO_GET)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from curation.errors import run_main
+
+    def _run(_: object) -> int:
+        print(f"WordNet 3.0: {ensure_wordnet()}")
+        return 0
+
+    return run_main(_run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""mawskit shards: crawl or read images, write webdataset shards, stream them to training."""

@@ -1,0 +1,1 @@
+"""mawskit training: MAE pre-pretraining, WSP and evaluation on timm ViT encoders."""
