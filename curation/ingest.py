@@ -77,7 +77,9 @@ def _folder_table(folder: Path):
         if image.suffix.lower() not in IMAGE_SUFFIXES or not image.is_file():
             continue
         text = image.with_suffix(".txt")
-        caption = text.read_text(encoding="utf-8", errors="replace").strip() if text.exists() else ""
+        caption = (
+            text.read_text(encoding="utf-8", errors="replace").strip() if text.exists() else ""
+        )
         urls.append(image.resolve().as_uri())
         captions.append(caption)
     if not urls:

@@ -89,7 +89,7 @@ def view_names(con) -> list[str]:
 class SqlOptions:
     """Run a DuckDB query over the dataset's views (see the module docstring)."""
 
-    query: str = field(metadata={"positional": True, "help": "SQL, e.g. \"SELECT * FROM vocab\""})
+    query: str = field(metadata={"positional": True, "help": 'SQL, e.g. "SELECT * FROM vocab"'})
     root: str = field(metadata={"help": "dataset folder"})
     runs: list[str] = field(default_factory=list, metadata={"help": "training run folders"})
     format: str = field(default="table", metadata={"choices": FORMATS})

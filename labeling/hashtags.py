@@ -1,0 +1,120 @@
+"""Hashtags: extraction from captions (set-wise, in DuckDB) and the word form of one tag.
+
+Extraction contract. A hashtag is `#` followed by one or more Unicode letters, combining
+marks, digits or underscores (`[\\pL\\pM\\pN_]+`, RE2 syntax, so DuckDB runs it over every
+caption). The `#` must start the caption or follow a character that is none of those and
+not `/` or `&`; that rules out URL fragments (`http://x.com/#top`, `page#anchor`) and HTML
+entities (`&#39;`), while `##tag` still yields `tag` and `🐶#dog!` yields `dog`. Tags are
+kept as written (case included: CamelCase splitting needs it) and de-duplicated per caption.
+
+    CREATE TABLE caption_tags (uid VARCHAR, tag VARCHAR)   -- one row per (caption, tag)
+
+Word form contract (`split_words`): NFKC, then split at `_`, `-`, letter/digit boundaries
+and CamelCase boundaries (`GoldenRetriever` -> golden, retriever; `NYCPhotos` -> nyc,
+photos), casefold each word, drop pure-digit words. A tag with no letters at all is
+`numeric`; a tag longer than `MAX_TAG_CHARS` after NFKC is `too_long`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+# The character before `#` must not be a tag character, `/` (URL fragment) or `&` (entity).
+HASHTAG_RE2 = r"(?:^|[^\pL\pM\pN_/&])#([\pL\pM\pN_]+)"
+MAX_TAG_CHARS = 40  # longer tags are sentences glued together, not names of things
+
+
+def create_caption_tags(con: Any, metadata_glob: str, table: str = "caption_tags") -> None:
+    """Create `table(uid VARCHAR, tag VARCHAR)`: distinct (uid, hashtag-as-written) pairs.
+
+    Reads `uid` and `caption` of `metadata_glob` (parquet). Null captions yield no tags.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT DISTINCT uid, tag FROM (
+            SELECT uid, unnest(regexp_extract_all(caption, '{HASHTAG_RE2}', 1)) AS tag
+            FROM read_parquet('{_sql_str(metadata_glob)}')
+            WHERE caption IS NOT NULL AND contains(caption, '#')
+        )
+        """
+    )
+
+
+def extract_hashtags(captions: list[str | None]) -> list[list[str]]:
+    """The hashtags of each caption, de-duplicated, in order of first appearance.
+
+    Runs the same RE2 pattern in an in-memory DuckDB as the set-wise path does, so the
+    two cannot drift apart. For tests, debugging and small inputs.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"SELECT regexp_extract_all(c, '{HASHTAG_RE2}', 1) FROM unnest(?::VARCHAR[]) t(c)",
+            [list(captions)],
+        ).fetchall()
+    finally:
+        con.close()
+    return [list(dict.fromkeys(tags or [])) for (tags,) in rows]
+
+
+def _char_kind(ch: str) -> str:
+    """'U' upper, 'L' lower (and caseless letters and marks), 'D' digit, 'S' separator."""
+    if ch in "_-":
+        return "S"
+    if ch.isdigit() or unicodedata.category(ch) == "Nd":
+        return "D"
+    if ch.isupper():
+        return "U"
+    return "L"
+
+
+def split_words(tag: str) -> list[str]:
+    """Casefolded words of a tag as written, digits and separators dropped.
+
+    >>> split_words("GoldenRetriever"), split_words("golden_retriever"), split_words("Summer2019")
+    (['golden', 'retriever'], ['golden', 'retriever'], ['summer'])
+    """
+    text = unicodedata.normalize("NFKC", tag).lstrip("#")
+    words: list[str] = []
+    current = ""
+    kinds = [_char_kind(ch) for ch in text]
+    for i, (ch, kind) in enumerate(zip(text, kinds, strict=True)):
+        prev = kinds[i - 1] if i else "S"
+        nxt = kinds[i + 1] if i + 1 < len(kinds) else "S"
+        boundary = (
+            kind == "S"
+            or prev == "S"
+            or (prev == "D") != (kind == "D")  # letters meet digits
+            or (prev == "L" and kind == "U")  # camelCase
+            or (prev == "U" and kind == "U" and nxt == "L")  # NYCPhotos: the P starts a word
+        )
+        if boundary and current:
+            words.append(current)
+            current = ""
+        if kind != "S":
+            current += ch
+    if current:
+        words.append(current)
+    return [w.casefold() for w in words if not all(_char_kind(c) == "D" for c in w)]
+
+
+def normalized(tag: str) -> str:
+    """NFKC + casefold of the whole tag: the key for stoplists and reporting."""
+    return unicodedata.normalize("NFKC", tag).lstrip("#").casefold()
+
+
+def is_too_long(tag: str) -> bool:
+    return len(unicodedata.normalize("NFKC", tag)) > MAX_TAG_CHARS
+
+
+def is_numeric(tag: str) -> bool:
+    """True when the tag has no letters: `2019`, `1_000`, `٢٠٢٠`."""
+    return not split_words(tag)
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")

@@ -1,0 +1,280 @@
+"""One hashtag (as written) -> a WordNet 3.0 noun synset, or the reason it maps to none.
+
+Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexname)`:
+
+1. `too_long`: more than `hashtags.MAX_TAG_CHARS` characters after NFKC.
+2. `stoplisted`: the casefolded tag (with or without `_`) is a meta tag (`DEFAULT_STOPLIST`:
+   `#love`, `#instagood`, `#tbt`, `#like4like`, ...). Checked again on the noun it resolves
+   to, so `#InstaLove` is stoplisted too.
+3. `numeric`: no letters at all (`#2019`).
+4. Resolution to a noun lemma, first hit wins (`hashtags.split_words` gives the words):
+   a. the words joined by `_` as a WordNet lemma, plural/inflection removed by morphy
+      (`GoldenRetriever`, `golden_retriever`, `golden_retrievers`);
+   b. the words concatenated, as a lemma or as a lemma with its separators removed
+      (`dogs` -> dog, `goldenretriever` -> golden_retriever, `ursusarctos` -> ursus_arctos);
+   c. the same after removing hashtag affixes (`META_SUFFIXES`, `META_PREFIXES`:
+      `sunsetlovers` -> sunset, `dogsofinstagram` -> dog, `instacat` -> cat);
+   d. segmentation of the concatenation into WordNet words (fewest pieces, then the
+      longest pieces); the head is the last noun piece, or the last noun before `of`
+      (`blackdog` -> dog, `cupofcoffee` -> cup).
+   Nothing found: `not_noun` when WordNet knows the word as another part of speech
+   (`#happy`), else `no_match`.
+5. Ambiguity rule: the class is the lemma's **first noun sense** (WordNet orders senses by
+   tagged frequency, so this is the most frequent meaning). Synonyms merge because the
+   class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
+6. `non_visual`: that first sense's lexicographer file is not in `VISUAL_LEXNAMES`
+   (animal, artifact, body, food, location, object, person, phenomenon, plant, substance).
+   Feelings, cognition, attributes, acts, time, states, communication etc. are dropped; so
+   `#sunset`, whose first sense is the time of day (noun.time), is non-visual by this rule.
+
+`wnid` is `'n%08d' % synset.offset()` (ImageNet's ids); it is set whenever a synset was
+found (also for `non_visual`), `reason` is None iff the tag can become a label. The
+vocabulary stage adds `below_min_count` and `beyond_max_classes`. Results are cached per
+written tag: only distinct tags are mapped, so the mapper sees millions, not billions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from labeling.hashtags import is_too_long, normalized, split_words
+
+REASONS = (
+    "stoplisted", "numeric", "too_long", "no_match", "not_noun", "non_visual",
+    "below_min_count", "beyond_max_classes",
+)  # fmt: skip
+
+VISUAL_LEXNAMES = frozenset({
+    "noun.animal", "noun.artifact", "noun.body", "noun.food", "noun.location", "noun.object",
+    "noun.person", "noun.phenomenon", "noun.plant", "noun.substance",
+})  # fmt: skip
+
+# Tags about the post, the platform or the poster's mood, not about what the image shows.
+# `selfie` stays out on purpose: it says what the picture is.
+DEFAULT_STOPLIST = frozenset({
+    "love", "instagood", "photooftheday", "picoftheday", "tbt", "throwback",
+    "throwbackthursday", "follow", "followme", "follow4follow", "followforfollow", "f4f",
+    "like", "likes", "like4like", "likeforlike", "l4l", "tagsforlikes", "tflers", "nofilter",
+    "instadaily", "instalike", "instamood", "instapic", "instacool", "instagram", "insta",
+    "instagramers", "igers", "ig", "igdaily", "repost", "regram", "latergram", "webstagram",
+    "bestoftheday", "potd", "photo", "photos", "pic", "pics", "picture", "image",
+    "photography", "iphoneonly", "vsco", "vscocam", "me", "happy", "cute", "beautiful",
+    "amazing", "fun", "smile", "day", "today", "life", "mood", "vibes", "goals", "blessed",
+})  # fmt: skip
+
+# Hashtag idioms glued to the word that names the thing (longest tried first).
+META_SUFFIXES = tuple(sorted({
+    "ofinstagram", "ofig", "oftheday", "oftheweek", "ofthemonth", "stagram", "gram",
+    "lovers", "lover", "love", "life", "addict", "addicts", "daily", "photography", "photo",
+    "photos", "pics", "pic", "time", "vibes", "goals", "porn", "gasm", "world", "squad",
+    "nation", "everyday", "fam",
+}, key=lambda s: (-len(s), s)))  # fmt: skip
+META_PREFIXES = tuple(sorted({
+    "insta", "ig", "ilove", "love", "my", "the", "cute", "best", "happy", "beautiful",
+}, key=lambda s: (-len(s), s)))  # fmt: skip
+# Short words allowed as segmentation pieces; never heads.
+FUNCTION_WORDS = frozenset({"of", "the", "and", "my", "in", "on", "at", "for", "to"})
+MIN_PIECE_CHARS = 3  # shorter WordNet entries are mostly abbreviations: "ab", "ad", "el"
+MAX_PIECE_CHARS = 30
+# Plural endings tried on separator-free keys, where morphy cannot see word boundaries.
+_PLURAL_RULES = (("ies", "y"), ("es", ""), ("s", ""), ("men", "man"))
+
+
+@dataclass(frozen=True)
+class TagMapping:
+    """What one hashtag became. `reason` None iff the tag can become a label."""
+
+    canonical: str  # the form looked up: a WordNet lemma name when one was found
+    wnid: str | None
+    reason: str | None
+    lexname: str | None = None
+
+
+def _without_suffix(text: str) -> list[str]:
+    return [
+        text[: -len(s)]
+        for s in META_SUFFIXES
+        if text.endswith(s) and len(text) - len(s) >= MIN_PIECE_CHARS
+    ]
+
+
+def _key(lemma: str) -> str:
+    """A lemma name with its separators removed: `golden_retriever` -> `goldenretriever`."""
+    return "".join(ch for ch in lemma.casefold() if ch.isalnum())
+
+
+class HashtagMapper:
+    """Maps written hashtags to WordNet noun synsets, with a per-tag cache.
+
+    `wn` is NLTK's WordNet reader (default: `labeling.wordnet.wordnet()`); `stoplist`
+    replaces `DEFAULT_STOPLIST` when given, `extra_stoplist` adds to it.
+    """
+
+    def __init__(
+        self,
+        wn: Any = None,
+        stoplist: Iterable[str] | None = None,
+        extra_stoplist: Iterable[str] = (),
+        visual_lexnames: Iterable[str] = VISUAL_LEXNAMES,
+    ) -> None:
+        if wn is None:
+            from labeling.wordnet import wordnet
+
+            wn = wordnet()
+        self._wn = wn
+        base = DEFAULT_STOPLIST if stoplist is None else stoplist
+        self._stoplist = frozenset(normalized(s) for s in (*base, *extra_stoplist))
+        self._visual = frozenset(visual_lexnames)
+        self._cache: dict[str, TagMapping] = {}
+        # separator-free key -> noun lemma; a lemma that is its own key wins a collision
+        self._noun_keys: dict[str, str] = {}
+        for name in sorted(wn.all_lemma_names(pos="n")):
+            key = _key(name)
+            held = self._noun_keys.get(key)
+            if key and (held is None or (name == key and held != key)):
+                self._noun_keys[key] = name
+        self._other_words = frozenset(
+            name for pos in ("a", "s", "r", "v") for name in wn.all_lemma_names(pos=pos)
+            if name.isalpha()
+        )  # fmt: skip
+
+    def map(self, tag: str) -> TagMapping:
+        """The mapping of one hashtag as written (without or with its leading `#`)."""
+        hit = self._cache.get(tag)
+        if hit is None:
+            hit = self._cache[tag] = self._map(tag)
+        return hit
+
+    def map_many(self, tags: Iterable[str]) -> list[TagMapping]:
+        return [self.map(t) for t in tags]
+
+    def synset(self, wnid: str) -> Any:
+        """The NLTK synset of a noun wnid (`n02084071`)."""
+        return self._wn.synset_from_pos_and_offset("n", int(wnid[1:]))
+
+    # -- the rules, in the order of the module docstring -------------------------------
+
+    def _map(self, tag: str) -> TagMapping:
+        norm = normalized(tag)
+        if is_too_long(tag):
+            return TagMapping(norm, None, "too_long")
+        if self._stoplisted(norm):
+            return TagMapping(norm, None, "stoplisted")
+        words = split_words(tag)
+        if not words:
+            return TagMapping(norm, None, "numeric")
+        if self._stoplisted("".join(words)):
+            return TagMapping(norm, None, "stoplisted")
+        lemma = self._resolve(words)
+        phrase = "_".join(words)
+        if lemma is None:
+            joined = "".join(words)
+            known = self._wn.synsets(phrase) or self._wn.synsets(joined)
+            return TagMapping(phrase, None, "not_noun" if known else "no_match")
+        if self._stoplisted(lemma):
+            return TagMapping(lemma, None, "stoplisted")
+        synset = self._wn.synsets(lemma, pos="n")[0]  # first sense = most frequent
+        wnid = f"n{synset.offset():08d}"
+        lexname = synset.lexname()
+        reason = None if lexname in self._visual else "non_visual"
+        return TagMapping(lemma, wnid, reason, lexname)
+
+    def _stoplisted(self, text: str) -> bool:
+        return text in self._stoplist or text.replace("_", "") in self._stoplist
+
+    def _resolve(self, words: list[str]) -> str | None:
+        """The noun lemma a tag's words name (rules 4a-4d), or None."""
+        if len(words) > 1:
+            lemma = self._wn.morphy("_".join(words), "n")
+            if lemma is not None:
+                return lemma
+        joined = "".join(words)
+        lemma = self._noun(joined)
+        if lemma is not None:
+            return lemma
+        for rest in self._strip_affixes(joined):
+            lemma = self._noun(rest) or self._segment_head(rest)
+            if lemma is not None:
+                return lemma
+        return self._segment_head(joined)
+
+    def _noun(self, text: str) -> str | None:
+        """Noun lemma of a separator-free string: a key, a morphy base or a plural key."""
+        if text in self._noun_keys:
+            return self._noun_keys[text]
+        base = self._wn.morphy(text, "n")
+        if base is not None:
+            return base
+        return self._plural_key(text)
+
+    def _plural_key(self, text: str) -> str | None:
+        for ending, singular in _PLURAL_RULES:
+            if text.endswith(ending):
+                stem = text[: -len(ending)] + singular
+                if len(stem) >= MIN_PIECE_CHARS and stem in self._noun_keys:
+                    return self._noun_keys[stem]
+        return None
+
+    def _strip_affixes(self, text: str) -> list[str]:
+        """`text` without one meta suffix, one meta prefix, or both (longest first)."""
+        out = _without_suffix(text)
+        for prefix in META_PREFIXES:
+            if text.startswith(prefix) and len(text) - len(prefix) >= MIN_PIECE_CHARS:
+                rest = text[len(prefix) :]
+                out += [rest, *_without_suffix(rest)]
+        return out
+
+    def _is_piece(self, text: str) -> bool:
+        if text in FUNCTION_WORDS:
+            return True
+        if len(text) < MIN_PIECE_CHARS:
+            return False
+        return (
+            text in self._noun_keys
+            or text in self._other_words
+            or self._plural_key(text) is not None
+        )
+
+    def segment(self, text: str) -> list[str] | None:
+        """Split a separator-free string into WordNet words: fewest pieces, then longest.
+
+        Dynamic programme over prefixes, O(len * MAX_PIECE_CHARS) piece look-ups;
+        `segment("blackdogs") == ["black", "dogs"]`; None when no split covers `text`.
+        """
+        n = len(text)
+        # best[i]: (pieces, -sum of squared piece lengths, start of last piece) for text[:i]
+        best: list[tuple[int, int, int] | None] = [None] * (n + 1)
+        best[0] = (0, 0, 0)
+        for end in range(1, n + 1):
+            for start in range(max(0, end - MAX_PIECE_CHARS), end):
+                prev = best[start]
+                if prev is None or not self._is_piece(text[start:end]):
+                    continue
+                cand = (prev[0] + 1, prev[1] - (end - start) ** 2, start)
+                if best[end] is None or cand[:2] < best[end][:2]:
+                    best[end] = cand
+        if best[n] is None:
+            return None
+        pieces: list[str] = []
+        end = n
+        while end > 0:
+            start = best[end][2]
+            pieces.append(text[start:end])
+            end = start
+        return pieces[::-1]
+
+    def _segment_head(self, text: str) -> str | None:
+        """The noun lemma of the head piece of `text`'s segmentation, or None."""
+        pieces = self.segment(text)
+        if not pieces or len(pieces) < 2:
+            return None
+        if "of" in pieces[1:]:  # "cup of coffee": the head comes before "of"
+            pieces = pieces[: pieces.index("of", 1)]
+        for piece in reversed(pieces):  # English compounds are head-final
+            if piece not in FUNCTION_WORDS:
+                lemma = self._noun(piece)
+                if lemma is not None:
+                    return lemma
+        return None

@@ -1,0 +1,286 @@
+"""The class vocabulary and per-sample labels, built set-wise in DuckDB.
+
+Only the distinct hashtags pass through Python (`HashtagMapper`); counting, filtering,
+joining back to samples, the frequency cap and the weights are SQL over every caption.
+The steps share one DuckDB connection and leave these temp tables behind:
+
+    caption_tags (uid, tag)                      distinct per caption  (hashtags.py)
+    tag_counts   (tag, count)                    captions per written tag
+    tag_map      (tag, canonical, wnid, reason, lexname)   the mapper's verdict per tag
+    classes      (class_id, wnid, count)         the vocabulary, class_id 0..K-1
+    tag_final    (tag, count, canonical, wnid, reason)     + below_min_count, beyond_max_classes
+    sample_class (uid, class_id, wnid, coin, kept)         one row per (sample, class)
+    labels       (uid, class_ids, wnids, hashtags, keep, weight)
+
+Rules. A class's `count` is the number of distinct samples carrying it (through any of its
+tags). Classes with count < min_count are dropped, then only the `max_classes` most
+frequent stay; class_id orders the survivors by count descending, then wnid.
+
+Frequency cap (MetaCLIP-style): a (sample, class) pair survives when its coin
+`cap_coin(seed, uid, wnid)` < min(1, cap / count); a sample is kept when any of its pairs
+survives, so a head class keeps about `cap` samples (a little more through co-labels) and
+a tail class keeps all of them. The coin is the first 52 bits of
+md5("{seed}:{uid}:{wnid}") / 2**52: reproducible across machines and DuckDB versions, and
+keyed by wnid rather than class_id so a sample's coin for a class survives a rebuild that
+renumbers classes. Without a cap every sample is kept.
+
+Weight: for a kept sample, the mean over its classes of 1 / sqrt(kept_count), scaled so
+the mean over kept samples is 1 (class-balanced resampling, Mahajan et al. 2018); 0 for
+samples the cap dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from curation.errors import UsageError
+from labeling.hashtags import create_caption_tags
+from labeling.mapper import HashtagMapper
+
+COIN_BITS = 52  # 13 hex digits: exact in a double, so SQL and Python agree bit for bit
+
+
+def cap_coin(seed: int, uid: str, wnid: str) -> float:
+    """The frequency cap's uniform [0, 1) draw for one (sample, class); same as the SQL."""
+    digest = hashlib.md5(f"{seed}:{uid}:{wnid}".encode()).hexdigest()
+    return int(digest[: COIN_BITS // 4], 16) / 2**COIN_BITS
+
+
+def _coin_sql(seed: int) -> str:
+    key = f"'{int(seed)}:' || uid || ':' || wnid"
+    return f"('0x' || substr(md5({key}), 1, {COIN_BITS // 4}))::BIGINT / {2**COIN_BITS}.0"
+
+
+def count_hashtags(con: Any, metadata_glob: str) -> dict[str, int]:
+    """Create `caption_tags` and `tag_counts` from the metadata parquet parts."""
+    create_caption_tags(con, metadata_glob)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE tag_counts AS "
+        "SELECT tag, count(*)::BIGINT AS count FROM caption_tags GROUP BY tag"
+    )
+    captions = con.execute(
+        f"SELECT count(DISTINCT uid) FROM read_parquet('{_sql_str(metadata_glob)}')"
+    ).fetchone()[0]
+    with_tag, distinct = con.execute(
+        "SELECT (SELECT count(DISTINCT uid) FROM caption_tags), (SELECT count(*) FROM tag_counts)"
+    ).fetchone()
+    return {"captions": captions, "captions_with_hashtag": with_tag, "distinct_hashtags": distinct}
+
+
+def map_hashtags(con: Any, mapper: HashtagMapper) -> dict[str, int]:
+    """Run every distinct tag through `mapper` once; create `tag_map`."""
+    import pyarrow as pa
+
+    tags = [tag for (tag,) in con.execute("SELECT tag FROM tag_counts ORDER BY tag").fetchall()]
+    mapped = mapper.map_many(tags)
+    table = pa.table(
+        {
+            "tag": pa.array(tags, pa.string()),
+            "canonical": pa.array([m.canonical for m in mapped], pa.string()),
+            "wnid": pa.array([m.wnid for m in mapped], pa.string()),
+            "reason": pa.array([m.reason for m in mapped], pa.string()),
+            "lexname": pa.array([m.lexname for m in mapped], pa.string()),
+        }
+    )
+    con.register("tag_map_arrow", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE tag_map AS SELECT * FROM tag_map_arrow")
+    con.unregister("tag_map_arrow")
+    return {"hashtags_mapped": sum(m.reason is None for m in mapped)}
+
+
+def select_classes(con: Any, min_count: int, max_classes: int | None) -> dict[str, int]:
+    """Count samples per synset, apply min_count and max_classes; create `classes`."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE class_counts AS
+        SELECT m.wnid, count(DISTINCT ct.uid)::BIGINT AS count
+        FROM caption_tags ct JOIN tag_map m USING (tag)
+        WHERE m.reason IS NULL
+        GROUP BY m.wnid
+        """
+    )
+    limit = "" if max_classes is None else f"LIMIT {int(max_classes)}"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE classes AS
+        SELECT (row_number() OVER (ORDER BY count DESC, wnid) - 1)::INTEGER AS class_id, wnid, count
+        FROM (SELECT * FROM class_counts WHERE count >= {int(min_count)}
+              ORDER BY count DESC, wnid {limit})
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE tag_final AS
+        SELECT m.tag AS hashtag, tc.count, m.canonical, m.wnid,
+               CASE WHEN m.reason IS NOT NULL THEN m.reason
+                    WHEN cc.count < {int(min_count)} THEN 'below_min_count'
+                    WHEN c.class_id IS NULL THEN 'beyond_max_classes' END AS reason
+        FROM tag_map m JOIN tag_counts tc USING (tag)
+        LEFT JOIN class_counts cc USING (wnid)
+        LEFT JOIN classes c USING (wnid)
+        """
+    )
+    before, after_min, after_max = con.execute(
+        f"""SELECT (SELECT count(*) FROM class_counts),
+                   (SELECT count(*) FROM class_counts WHERE count >= {int(min_count)}),
+                   (SELECT count(*) FROM classes)"""
+    ).fetchone()
+    return {
+        "classes_mapped": before,
+        "classes_after_min_count": after_min,
+        "classes_after_max_classes": after_max,
+    }
+
+
+def assign_labels(con: Any, cap: int | None, seed: int) -> dict[str, Any]:
+    """Join classes back to samples, apply the frequency cap, weigh; create `labels`."""
+    threshold = "1.0" if cap is None else f"least(1.0, {int(cap)} / c.count)"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sample_class AS
+        SELECT uid, class_id, wnid, coin, coin < threshold AS kept FROM (
+            SELECT *, {_coin_sql(seed)} AS coin FROM (
+                SELECT DISTINCT ct.uid, c.class_id, c.wnid, {threshold} AS threshold
+                FROM caption_tags ct JOIN tag_final t ON t.hashtag = ct.tag AND t.reason IS NULL
+                JOIN classes c USING (wnid)
+            )
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE kept_counts AS
+        SELECT class_id, count(DISTINCT uid)::BIGINT AS kept_count FROM sample_class
+        WHERE uid IN (SELECT uid FROM sample_class WHERE kept) GROUP BY class_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE labels AS
+        WITH per_sample AS (
+            SELECT sc.uid,
+                   list(sc.class_id ORDER BY sc.class_id) AS class_ids,
+                   list(sc.wnid ORDER BY sc.class_id) AS wnids,
+                   bool_or(sc.kept) AS keep,
+                   -- DECIMAL sums are exact, so parallel aggregation order cannot change bits
+                   sum((1.0 / sqrt(coalesce(k.kept_count, 1)))::DECIMAL(38, 18))::DOUBLE
+                       / count(*) AS raw_weight
+            FROM sample_class sc LEFT JOIN kept_counts k USING (class_id)
+            GROUP BY sc.uid
+        ), tags AS (
+            SELECT ct.uid, list(DISTINCT ct.tag ORDER BY ct.tag) AS hashtags
+            FROM caption_tags ct JOIN tag_final t ON t.hashtag = ct.tag AND t.reason IS NULL
+            GROUP BY ct.uid
+        )
+        SELECT p.uid, p.class_ids, p.wnids, tags.hashtags, p.keep,
+               CASE WHEN p.keep THEN p.raw_weight::DOUBLE / (
+                   SELECT sum(raw_weight::DECIMAL(38, 18))::DOUBLE / count(*)
+                   FROM per_sample WHERE keep)
+                    ELSE 0.0 END AS weight
+        FROM per_sample p JOIN tags USING (uid)
+        """
+    )
+    with_label, kept, mean_labels = con.execute(
+        "SELECT count(*), count(*) FILTER (keep), coalesce(avg(len(class_ids)), 0) FROM labels"
+    ).fetchone()
+    return {
+        "captions_with_label": with_label,
+        "samples_kept_after_cap": kept,
+        "mean_labels_per_sample": round(float(mean_labels), 4),
+    }
+
+
+def build_tables(
+    con: Any,
+    metadata_glob: str,
+    mapper: HashtagMapper,
+    *,
+    min_count: int,
+    max_classes: int | None,
+    cap: int | None,
+    seed: int,
+) -> dict[str, Any]:
+    """All steps above; UsageError when no hashtag maps or no class survives min_count."""
+    counts: dict[str, Any] = count_hashtags(con, metadata_glob)
+    counts |= map_hashtags(con, mapper)
+    if counts["hashtags_mapped"] == 0:
+        raise UsageError(
+            f"none of the {counts['distinct_hashtags']} distinct hashtags in "
+            f"{counts['captions']} captions maps to a visual WordNet noun: nothing to label"
+        )
+    counts |= select_classes(con, min_count, max_classes)
+    if counts["classes_after_max_classes"] == 0:
+        raise UsageError(
+            f"no class has at least {min_count} samples (of {counts['classes_mapped']} "
+            "mapped classes): lower --min-count"
+        )
+    counts |= assign_labels(con, cap, seed)
+    counts["hashtags_by_reason"] = dict(
+        con.execute(
+            "SELECT coalesce(reason, 'label'), count(*) FROM tag_final GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    )
+    return counts
+
+
+def write_vocab(con: Any, mapper: HashtagMapper, path: Path) -> list[str]:
+    """Write vocab.parquet; return the wnids in class_id order.
+
+    Schema: class_id int32 · wnid string · name string (first lemma, spaces) ·
+    lemmas list<string> · lexname string · count int64 · kept_count int64.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = con.execute(
+        "SELECT c.class_id, c.wnid, c.count, coalesce(k.kept_count, 0) FROM classes c "
+        "LEFT JOIN kept_counts k USING (class_id) ORDER BY c.class_id"
+    ).fetchall()
+    synsets = [mapper.synset(wnid) for _, wnid, _, _ in rows]
+    lemmas = [[lemma.name() for lemma in s.lemmas()] for s in synsets]
+    table = pa.table(
+        {
+            "class_id": pa.array([r[0] for r in rows], pa.int32()),
+            "wnid": pa.array([r[1] for r in rows], pa.string()),
+            "name": pa.array([names[0].replace("_", " ") for names in lemmas], pa.string()),
+            "lemmas": pa.array(lemmas, pa.list_(pa.string())),
+            "lexname": pa.array([s.lexname() for s in synsets], pa.string()),
+            "count": pa.array([r[2] for r in rows], pa.int64()),
+            "kept_count": pa.array([r[3] for r in rows], pa.int64()),
+        }
+    )
+    pq.write_table(table, path)
+    return [r[1] for r in rows]
+
+
+def write_hashtags(con: Any, path: Path) -> None:
+    """Write hashtags.parquet, most frequent first.
+
+    Schema: hashtag string · count int64 · canonical string · wnid string|null ·
+    reason string|null (null iff the tag became a label).
+    """
+    con.execute(
+        f"""COPY (SELECT hashtag, count, canonical, wnid, reason FROM tag_final
+                  ORDER BY count DESC, hashtag)
+            TO '{_sql_str(str(path))}' (FORMAT parquet)"""
+    )
+
+
+def write_labels(con: Any, path: Path) -> None:
+    """Write one labels part, sorted by uid.
+
+    Schema: uid string · class_ids list<int32> ascending · wnids list<string> (same order) ·
+    hashtags list<string> (sorted; the tags that gave those classes) · keep bool ·
+    weight float32 (mean 1 over kept samples, 0 when not kept).
+    """
+    con.execute(
+        f"""COPY (SELECT uid, class_ids::INTEGER[] AS class_ids, wnids, hashtags, keep,
+                         weight::FLOAT AS weight FROM labels ORDER BY uid)
+            TO '{_sql_str(str(path))}' (FORMAT parquet)"""
+    )
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")

@@ -1,0 +1,328 @@
+"""`curate shard`: labeled, kept samples -> images -> `DIR/shards/` webdataset shards.
+
+Reads `DIR/labels/*.parquet` (keep = true only: labels before pixels, so only images that
+carry a vocabulary label are ever downloaded), joins `DIR/metadata/*.parquet` on uid for url
+and caption, and `DIR/vocab/vocab.parquet` for the manifest's classes and `vocab_hash`.
+
+Images come from two sources, both producing a fetched table (see `shards.crawl`):
+http(s) urls are crawled with img2dataset into `DIR/crawl/http/`, `file://` urls are read
+from disk into `DIR/crawl/local/`; any other scheme is recorded as `unsupported_url`.
+
+Writes `DIR/shards/` atomically (the whole folder appears at once, or not at all):
+
+    {train,val}-NNNNNN.tar (+ .parquet sidecar)   shards.writer
+    downloads.parquet   uid, url, status ("success" or a failure kind), error_message:
+                        one row per attempted sample, in uid order
+    manifest.json       shards.manifest
+    meta.json           config, versions and counts; success + failed == attempted
+
+Split: a sample is val when int(md5(uid)[:8], 16) / 2**32 < val_fraction, so a uid keeps
+its split as the data grows. Order within a split: by md5(f"{seed}:{uid}"), a shuffle that
+is the same for the same seed on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curation.errors import UsageError
+from curation.layout import DatasetRoot, require_parquet, staged_dir, write_json_atomic, write_meta
+from curation.options import parse_options
+from shards.crawl import RESIZE_MODES, SUCCESS, CrawlSettings, ResizePolicy, crawl_stats
+from shards.manifest import SPLITS, ShardInfo, manifest_dict
+
+LABEL_COLUMNS = ("uid", "class_ids", "wnids", "hashtags", "keep", "weight")
+METADATA_COLUMNS = ("uid", "url", "caption")
+UNSUPPORTED_URL = "unsupported_url"
+NOT_FETCHED = "not_fetched"  # the image source returned no row for this uid
+BATCH_ROWS = 256  # rows per Arrow batch streamed from DuckDB into the tar writer
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    """Download or read the labeled images and write webdataset shards under DIR/shards."""
+
+    root: str = field(metadata={"help": "dataset folder (holds labels/, metadata/, vocab/)"})
+    image_size: int = field(default=256, metadata={"help": "shorter side of stored images"})
+    resize_mode: str = field(
+        default="keep_ratio",
+        metadata={"help": "keep_ratio keeps the whole image; center_crop stores squares",
+                  "choices": RESIZE_MODES},
+    )  # fmt: skip
+    samples_per_shard: int = 1000
+    val_fraction: float = field(default=0.05, metadata={"help": "share of uids held out"})
+    seed: int = field(default=0, metadata={"help": "order of samples within a split"})
+    processes: int = field(default=4, metadata={"help": "img2dataset download processes"})
+    threads: int = field(default=64, metadata={"help": "download threads per process"})
+    timeout: int = field(default=10, metadata={"help": "seconds per http request"})
+    retries: int = field(default=0, metadata={"help": "extra tries per failed url"})
+    user_agent_token: str = field(
+        default="mawskit", metadata={"help": "User-Agent token; X-Robots-Tag rules for it apply"}
+    )
+
+    def __post_init__(self) -> None:
+        positive = ("image_size", "samples_per_shard", "processes", "threads", "timeout")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.retries < 0:
+            raise UsageError("--retries must be >= 0")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise UsageError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+
+
+def split_of(uid: str, val_fraction: float) -> str:
+    """ "val" when the uid's stable hash falls under `val_fraction`, else "train"."""
+    bucket = int(hashlib.md5(uid.encode()).hexdigest()[:8], 16) / 2**32
+    return "val" if bucket < val_fraction else "train"
+
+
+def order_key(uid: str, seed: int) -> str:
+    """Sort key of a uid within its split: a seeded, machine-independent shuffle."""
+    return hashlib.md5(f"{seed}:{uid}".encode()).hexdigest()
+
+
+def url_source(url: str) -> str | None:
+    """Which image source handles `url`: "http", "file", or None (unsupported)."""
+    lowered = url.lower()
+    if lowered.startswith(("http://", "https://")):
+        return "http"
+    if lowered.startswith("file://"):
+        return "file"
+    return None
+
+
+def _sql_path(path: str | Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _check_columns(con: Any, glob: str, needed: Sequence[str], what: str) -> None:
+    cursor = con.execute(
+        f"SELECT * FROM read_parquet({_sql_path(glob)}, union_by_name = true) LIMIT 0"
+    )
+    columns = [d[0] for d in cursor.description]
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise UsageError(f"{what} lack column(s) {', '.join(missing)} ({glob})")
+
+
+def load_candidates(con: Any, root: DatasetRoot, val_fraction: float, seed: int) -> Any:
+    """Kept labeled samples joined to metadata, as an Arrow table with split and order.
+
+    Columns: uid, url, caption, class_ids, wnids, hashtags, weight, split, order_key, source
+    (source = "http" | "file" | null). One row per uid.
+    """
+    import pyarrow as pa
+
+    labels = require_parquet(root.labels, "labels", "curate build-vocab")
+    metadata = require_parquet(root.metadata, "metadata", "curate ingest")
+    _check_columns(con, labels, LABEL_COLUMNS, "labels")
+    _check_columns(con, metadata, METADATA_COLUMNS, "metadata")
+    table = con.sql(
+        f"""
+        SELECT l.uid, m.url, coalesce(m.caption, '') AS caption, l.class_ids, l.wnids,
+               l.hashtags, l.weight
+        FROM read_parquet({_sql_path(labels)}, union_by_name = true) AS l
+        JOIN read_parquet({_sql_path(metadata)}, union_by_name = true) AS m USING (uid)
+        WHERE l.keep AND m.url IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY l.uid ORDER BY m.url) = 1
+        ORDER BY l.uid
+        """
+    ).to_arrow_table()
+    uids = table.column("uid").to_pylist()
+    urls = table.column("url").to_pylist()
+    table = table.append_column("split", pa.array([split_of(u, val_fraction) for u in uids]))
+    table = table.append_column("order_key", pa.array([order_key(u, seed) for u in uids]))
+    return table.append_column("source", pa.array([url_source(u) for u in urls], pa.string()))
+
+
+def count_label_rows(con: Any, root: DatasetRoot) -> dict[str, int]:
+    """Label rows before the join: all, dropped by the frequency cap, kept."""
+    labels = _sql_path(root.labels / "*.parquet")
+    total, kept = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE keep) FROM read_parquet({labels},"
+        " union_by_name = true)"
+    ).fetchone()
+    return {"label_rows": int(total), "dropped_by_cap": int(total - kept), "kept": int(kept)}
+
+
+def fetch_images(candidates: Any, root: DatasetRoot, opts: ShardOptions) -> list[Path]:
+    """Crawl the http(s) candidates and read the file:// ones; return fetched-table parquets."""
+    from shards.crawl import crawl_images
+    from shards.local import read_local_images
+
+    policy = ResizePolicy(image_size=opts.image_size, resize_mode=opts.resize_mode)
+    settings = CrawlSettings(
+        processes=opts.processes,
+        threads=opts.threads,
+        timeout=opts.timeout,
+        retries=opts.retries,
+        user_agent_token=opts.user_agent_token,
+    )
+    by_source: dict[str, tuple[list[str], list[str]]] = {"http": ([], []), "file": ([], [])}
+    for uid, url, source in zip(
+        candidates.column("uid").to_pylist(),
+        candidates.column("url").to_pylist(),
+        candidates.column("source").to_pylist(),
+        strict=True,
+    ):
+        if source is not None:
+            by_source[source][0].append(uid)
+            by_source[source][1].append(url)
+    parts = crawl_images(*by_source["http"], root.crawl, policy, settings)
+    parts += read_local_images(*by_source["file"], root.crawl, policy, threads=opts.threads)
+    return parts
+
+
+def register_outcomes(con: Any, candidates: Any, parts: list[Path]) -> None:
+    """Register `candidates` in DuckDB and build the temp table `outcome`: one row per
+    candidate with uid, url, status, error_message, width, height, split, order_key and
+    part (the fetched parquet that holds its pixels, null unless fetched)."""
+    from shards.crawl import fetched_schema
+
+    con.register("candidates", candidates)
+    if parts:
+        files = "[" + ", ".join(_sql_path(p) for p in parts) + "]"
+        fetched = f"read_parquet({files}, union_by_name = true, filename = true)"
+    else:
+        con.register("no_fetch", fetched_schema().empty_table())
+        fetched = "(SELECT *, NULL::VARCHAR AS filename FROM no_fetch)"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE outcome AS
+        WITH f AS (
+            SELECT uid, status, error_message, width, height, filename FROM {fetched}
+            QUALIFY row_number() OVER (PARTITION BY uid ORDER BY status <> 'success') = 1
+        )
+        SELECT c.uid, c.url,
+               coalesce(f.status, CASE WHEN c.source IS NULL THEN '{UNSUPPORTED_URL}'
+                                       ELSE '{NOT_FETCHED}' END) AS status,
+               CASE WHEN f.status IS NOT NULL THEN f.error_message
+                    WHEN c.source IS NULL THEN 'no image source for this url scheme'
+                    ELSE 'the image source returned no row for this uid' END AS error_message,
+               f.width, f.height, c.split, c.order_key, f.filename AS part
+        FROM candidates AS c LEFT JOIN f USING (uid)
+        """
+    )
+
+
+def write_split(
+    con: Any, parts: list[Path], split: str, folder: Path, per_shard: int
+) -> list[ShardInfo]:
+    """Stream the split's successful samples in order into `ShardWriter`; its ShardInfos."""
+    from shards.writer import ShardSample, ShardWriter
+
+    with ShardWriter(folder, split, per_shard) as writer:
+        if not parts:
+            return writer.close()
+        files = "[" + ", ".join(_sql_path(p) for p in parts) + "]"
+        reader = con.sql(
+            f"""
+            SELECT c.uid, c.url, c.caption, c.class_ids, c.wnids, c.hashtags, c.weight,
+                   o.width, o.height, p.jpg
+            FROM outcome AS o
+            JOIN candidates AS c USING (uid)
+            JOIN read_parquet({files}, union_by_name = true, filename = true) AS p
+              ON p.uid = o.uid AND p.filename = o.part AND p.status = 'success'
+            WHERE o.status = 'success' AND o.split = ?
+            ORDER BY o.order_key, o.uid
+            """,
+            params=[split],
+        ).to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            for row in batch.to_pylist():
+                writer.write(
+                    ShardSample(
+                        uid=row["uid"],
+                        url=row["url"],
+                        caption=row["caption"],
+                        class_ids=row["class_ids"] or [],
+                        wnids=row["wnids"] or [],
+                        hashtags=row["hashtags"] or [],
+                        weight=1.0 if row["weight"] is None else row["weight"],
+                        image=row["jpg"],
+                        width=row["width"],
+                        height=row["height"],
+                    )
+                )
+    return writer.shards
+
+
+def outcome_counts(con: Any) -> dict[str, Any]:
+    """Counts for meta.json: attempted, success, failed (total, by status, top messages)."""
+    by_status = dict(
+        con.execute("SELECT status, count(*) FROM outcome GROUP BY 1 ORDER BY 1").fetchall()
+    )
+    messages = con.execute(
+        "SELECT status || ': ' || coalesce(error_message, '') AS m, count(*) AS n FROM outcome"
+        " WHERE status <> 'success' GROUP BY 1 ORDER BY n DESC, m LIMIT 20"
+    ).fetchall()
+    success = int(by_status.pop(SUCCESS, 0))
+    return {
+        "attempted": success + sum(by_status.values()),
+        "success": success,
+        "failed": sum(by_status.values()),
+        "failed_by_status": {k: int(v) for k, v in by_status.items()},
+        "top_errors": {m: int(n) for m, n in messages},
+    }
+
+
+def failure_summary(counts: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{k} {v}" for k, v in counts["failed_by_status"].items()) or "none"
+    top = " ".join(next(iter(counts["top_errors"]), "").split())  # stays one line
+    return f"{counts['attempted']} attempted, failed: {kinds}; most common: {top!r}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_options(ShardOptions, argv, prog="curate shard")
+    import duckdb
+
+    from labeling.vocab_file import read_vocab, vocab_hash
+
+    started = time.time()
+    root = DatasetRoot(opts.root)
+    con = duckdb.connect()
+    candidates = load_candidates(con, root, opts.val_fraction, opts.seed)
+    vocab = read_vocab(root.vocab)
+    if candidates.num_rows == 0:
+        raise UsageError(f"no kept labeled sample has a url in {root.metadata}; nothing to shard")
+    parts = fetch_images(candidates, root, opts)
+    register_outcomes(con, candidates, parts)
+    counts = {**count_label_rows(con, root), "candidates": candidates.num_rows}
+    counts.update(outcome_counts(con))
+    counts["img2dataset"] = crawl_stats(root.crawl)  # its own tallies, for cross-checking
+    if counts["success"] == 0:
+        raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
+
+    with staged_dir(root.shards) as folder:
+        splits: dict[str, list[ShardInfo]] = {
+            split: write_split(con, parts, split, folder, opts.samples_per_shard)
+            for split in SPLITS
+        }
+        con.execute(
+            f"COPY (SELECT uid, url, status, error_message FROM outcome ORDER BY uid)"
+            f" TO {_sql_path(folder / 'downloads.parquet')} (FORMAT parquet)"
+        )
+        classes = [{"class_id": r["class_id"], "wnid": r["wnid"], "name": r["name"]} for r in vocab]
+        manifest = manifest_dict(
+            opts.image_size, vocab_hash([r["wnid"] for r in vocab]), classes, splits
+        )
+        write_json_atomic(folder / "manifest.json", manifest)
+        counts["splits"] = {s: manifest["splits"][s]["count"] for s in SPLITS}
+        counts["shards"] = {s: len(splits[s]) for s in SPLITS}
+        counts["bytes"] = manifest["totals"]["bytes"]
+        if sum(counts["splits"].values()) != counts["success"]:  # the counts must add up
+            raise RuntimeError(
+                f"wrote {counts['splits']} samples for {counts['success']} successes"
+            )
+        write_meta(folder, config=opts, counts=counts, started=started)
+    print(
+        f"shards: {counts['success']} of {counts['attempted']} images "
+        f"(train {counts['splits']['train']}, val {counts['splits']['val']}) -> {root.shards}"
+    )
+    return 0

@@ -1,0 +1,82 @@
+"""A loopback HTTP server for image folders, for tests and the demo (never for production).
+
+    with serve_folder(folder) as base_url:      # "http://127.0.0.1:<port>"
+        urls = [f"{base_url}/{name}" for name in names]
+
+Files under `folder` are served as-is, threaded, on 127.0.0.1 with an OS-chosen port and no
+request logging. `routes` adds fault paths that answer what a real web would: a
+`Route(status=404)`, a non-image body, a slow answer, or an `X-Robots-Tag: noai` header.
+The server stops when the `with` block ends, even on an exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Route:
+    """A fixed answer for one path (e.g. "/gone.jpg"): status, body, extra headers, delay."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    delay_s: float = 0.0
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    routes: Mapping[str, Route] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        route = self.routes.get(self.path.split("?", 1)[0])
+        if route is None:
+            super().do_GET()
+            return
+        if route.delay_s:
+            time.sleep(route.delay_s)
+        try:
+            self.send_response(route.status)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(route.body)))
+            for name, value in route.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(route.body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
+        """Quiet: a test run should not print one line per image."""
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up early (timeouts) are expected; no traceback on stderr."""
+
+
+@contextmanager
+def serve_folder(folder: str | Path, routes: Mapping[str, Route] | None = None) -> Iterator[str]:
+    """Serve `folder` (and `routes`) on loopback; yield the base url without a trailing slash."""
+    handler = type("Handler", (_Handler,), {"routes": dict(routes or {})})
+    server = _Server(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, name="serve_folder", daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

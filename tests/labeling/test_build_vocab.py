@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from curation.cli import main as curate
+from labeling.build_vocab import BuildVocabOptions, main
+from labeling.vocab_file import read_vocab, vocab_hash
+
+CAPTIONS = [
+    "#dogs on the #beach #love",  # 0
+    "#GoldenRetriever #dogsofinstagram",  # 1
+    "#goldenretriever puppy",  # 2
+    "#cat #tbt",  # 3
+    "#cats!",  # 4
+    "see http://x.com/#top",  # 5
+    None,  # 6
+    "",  # 7
+    "#brownbear",  # 8
+    "#ursusarctos at #sunset",  # 9
+    "#2019 #кошка",  # 10
+    "it&#39;s the #beach",  # 11
+    "x" * 100_000 + " #sailboat",  # 12
+]
+DOG, GOLDEN, CAT, BEAR, BEACH = "n02084071", "n02099601", "n02121620", "n02132136", "n09217230"
+
+
+@pytest.fixture()
+def dataset(tmp_path, write_metadata, mapper):  # mapper: WordNet loaded once per session
+    uids = write_metadata(tmp_path, CAPTIONS)
+    return tmp_path, uids
+
+
+def test_end_to_end_exact_outputs(dataset, capsys):
+    root, uids = dataset
+    assert main(["--root", str(root)]) == 0
+    assert "5 classes from 15 distinct hashtags" in capsys.readouterr().out
+
+    vocab = read_vocab(root / "vocab")  # every class has 2 samples: ties ordered by wnid
+    assert [(r["class_id"], r["wnid"], r["name"], r["lemmas"], r["lexname"]) for r in vocab] == [
+        (0, DOG, "dog", ["dog", "domestic_dog", "Canis_familiaris"], "noun.animal"),
+        (1, GOLDEN, "golden retriever", ["golden_retriever"], "noun.animal"),
+        (2, CAT, "cat", ["cat", "true_cat"], "noun.animal"),
+        (3, BEAR, "brown bear", ["brown_bear", "bruin", "Ursus_arctos"], "noun.animal"),
+        (4, BEACH, "beach", ["beach"], "noun.object"),
+    ]
+    assert [(r["count"], r["kept_count"]) for r in vocab] == [(2, 2)] * 5
+
+    tags = {r["hashtag"]: r for r in pq.read_table(root / "vocab" / "hashtags.parquet").to_pylist()}
+    assert set(tags) == {
+        "dogs", "beach", "love", "GoldenRetriever", "dogsofinstagram", "goldenretriever", "cat",
+        "tbt", "cats", "brownbear", "ursusarctos", "sunset", "2019", "кошка", "sailboat",
+    }  # fmt: skip
+    assert tags["beach"]["count"] == 2 and tags["dogs"]["count"] == 1
+    assert {t: r["reason"] for t, r in tags.items() if r["reason"]} == {
+        "love": "stoplisted", "tbt": "stoplisted", "sunset": "non_visual", "2019": "numeric",
+        "кошка": "no_match", "sailboat": "below_min_count",
+    }  # fmt: skip
+    assert (tags["GoldenRetriever"]["canonical"], tags["GoldenRetriever"]["wnid"]) == (
+        "golden_retriever",
+        GOLDEN,
+    )
+    assert tags["sailboat"]["wnid"] == "n04128499"
+
+    labels = pq.read_table(root / "labels" / "part-00000.parquet")
+    assert str(labels.schema.field("class_ids").type) == "list<element: int32>"
+    assert str(labels.schema.field("weight").type) == "float"
+    rows = {r["uid"]: r for r in labels.to_pylist()}
+    assert [r["uid"] for r in labels.to_pylist()] == sorted(rows)
+    expected = {
+        0: ([0, 4], [DOG, BEACH], ["beach", "dogs"]),
+        1: ([0, 1], [DOG, GOLDEN], ["GoldenRetriever", "dogsofinstagram"]),
+        2: ([1], [GOLDEN], ["goldenretriever"]),
+        3: ([2], [CAT], ["cat"]),
+        4: ([2], [CAT], ["cats"]),
+        8: ([3], [BEAR], ["brownbear"]),
+        9: ([3], [BEAR], ["ursusarctos"]),
+        11: ([4], [BEACH], ["beach"]),
+    }
+    assert {u: (r["class_ids"], r["wnids"], r["hashtags"]) for u, r in rows.items()} == {
+        uids[i]: v for i, v in expected.items()
+    }
+    assert all(r["keep"] for r in rows.values())
+    # every kept_count is 2, so every label weighs the same: all weights are exactly 1
+    assert [r["weight"] for r in rows.values()] == pytest.approx([1.0] * 8)
+
+    meta = json.loads((root / "vocab" / "meta.json").read_text())
+    counts = meta["counts"]
+    assert (counts["captions"], counts["captions_with_hashtag"]) == (13, 10)
+    assert (counts["captions_with_label"], counts["samples_kept_after_cap"]) == (8, 8)
+    assert counts["distinct_hashtags"] == 15
+    assert (counts["classes_mapped"], counts["classes_after_min_count"]) == (6, 5)
+    assert counts["classes_after_max_classes"] == 5
+    assert counts["mean_labels_per_sample"] == 1.25
+    assert counts["vocab_hash"] == vocab_hash([DOG, GOLDEN, CAT, BEAR, BEACH])
+    assert meta["config"]["min_count"] == 2
+    assert json.loads((root / "labels" / "meta.json").read_text())["counts"] == counts
+    leftovers = [p.name for p in root.iterdir() if "tmp" in p.name or "old" in p.name]
+    assert leftovers == []
+
+
+def test_rerun_replaces_outputs_and_keeps_them_on_failure(dataset, capsys):
+    root, _ = dataset
+    assert main(["--root", str(root), "--max-classes", "2", "--cap", "1", "--seed", "3"]) == 0
+    assert [r["wnid"] for r in read_vocab(root / "vocab")] == [DOG, GOLDEN]
+    labels = pq.read_table(root / "labels" / "part-00000.parquet").to_pylist()
+    assert {w for r in labels for w in r["wnids"]} == {DOG, GOLDEN}
+    kept = [r for r in labels if r["keep"]]
+    assert sum(r["weight"] for r in kept) / len(kept) == pytest.approx(1.0, rel=1e-6)
+    every_tag = ["--extra-stoplist", "dog", "golden_retriever", "cat", "brown_bear", "beach"]
+    every_tag += ["ursus_arctos"]  # the stoplist holds tags, not synsets
+    assert curate(["build-vocab", "--root", str(root), *every_tag, "sailboat"]) == 2
+    assert "maps to a visual WordNet noun" in capsys.readouterr().err
+    assert [r["wnid"] for r in read_vocab(root / "vocab")] == [DOG, GOLDEN]  # untouched
+
+
+def test_missing_metadata_exits_2(tmp_path, capsys):
+    assert curate(["build-vocab", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "curate ingest" in err and err.count("\n") == 1
+    assert not (tmp_path / "vocab").exists() and not (tmp_path / "labels").exists()
+
+
+@pytest.mark.parametrize(
+    "argv", [["--min-count", "0"], ["--max-classes", "0"], ["--cap", "0"], ["--cap", "x"]]
+)
+def test_bad_options_exit_2(tmp_path, argv, capsys):
+    assert curate(["build-vocab", "--root", str(tmp_path), *argv]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_options_defaults():
+    opts = BuildVocabOptions(root="x")
+    assert (opts.min_count, opts.max_classes, opts.cap, opts.seed) == (2, None, None, 0)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from labeling.hashtags import (
+    MAX_TAG_CHARS,
+    create_caption_tags,
+    extract_hashtags,
+    is_numeric,
+    is_too_long,
+    split_words,
+)
+
+
+@pytest.mark.parametrize(
+    ("caption", "tags"),
+    [
+        ("#dog on the #beach", ["dog", "beach"]),
+        ("see http://x.com/#top and page#anchor", []),  # URL fragments are not tags
+        ("it&#39;s a #cat", ["cat"]),  # HTML entity
+        ("&#x27;quoted&#x27;", []),
+        ("##tag", ["tag"]),
+        ("#dog! #cat, #sun. (#tree)", ["dog", "cat", "sun", "tree"]),  # trailing punctuation
+        ("🐶#dog🐶 😍#cat", ["dog", "cat"]),  # emoji on both sides
+        ("#кошка #猫 #नमस्ते #ねこ", ["кошка", "猫", "नमस्ते", "ねこ"]),  # non-Latin, marks kept
+        ("#dog #dog #Dog", ["dog", "Dog"]),  # de-duplicated per caption, case kept
+        ("#golden_retriever #2019", ["golden_retriever", "2019"]),
+        ("a#b #c#d", ["c"]),  # '#' after a word character is not a tag
+        ("# alone, #", []),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_extract_hashtags_edge_cases(caption, tags):
+    assert extract_hashtags([caption]) == [tags]
+
+
+def test_split_words_camel_underscore_digits():
+    assert split_words("GoldenRetriever") == ["golden", "retriever"]
+    assert split_words("golden_retriever") == ["golden", "retriever"]
+    assert split_words("golden-retriever") == ["golden", "retriever"]
+    assert split_words("NYCPhotos") == ["nyc", "photos"]
+    assert split_words("Summer2019") == ["summer"]
+    assert split_words("#ＤＯＧ") == ["dog"]  # NFKC folds full-width letters
+    assert split_words("猫Cat") == ["猫", "cat"]
+    assert split_words("2019") == []
+
+
+def test_numeric_and_too_long():
+    assert is_numeric("2019") and is_numeric("1_000") and is_numeric("٢٠٢٠")
+    assert not is_numeric("summer2019")
+    assert not is_too_long("a" * MAX_TAG_CHARS)
+    assert is_too_long("a" * (MAX_TAG_CHARS + 1))
+
+
+def test_caption_tags_table_counts_one_per_caption(tmp_path, write_metadata):
+    captions = ["#dog #dog #Dog", "#dog", None, "", "x" * 100_000 + " #cat", "no tags"]
+    uids = write_metadata(tmp_path, captions)
+    con = duckdb.connect()
+    create_caption_tags(con, str(tmp_path / "metadata" / "*.parquet"))
+    rows = sorted(con.execute("SELECT uid, tag FROM caption_tags").fetchall())
+    assert rows == sorted([(uids[0], "dog"), (uids[0], "Dog"), (uids[1], "dog"), (uids[4], "cat")])

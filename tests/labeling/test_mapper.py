@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import pytest
+
+from labeling.mapper import DEFAULT_STOPLIST, REASONS, HashtagMapper, TagMapping
+
+DOG = "n02084071"
+GOLDEN_RETRIEVER = "n02099601"
+BROWN_BEAR = "n02132136"
+
+
+@pytest.mark.parametrize(
+    ("tag", "canonical", "wnid"),
+    [
+        ("dog", "dog", DOG),
+        ("dogs", "dog", DOG),  # plural through morphy
+        ("#Dogs", "dog", DOG),
+        ("ＤＯＧ", "dog", DOG),  # NFKC + casefold
+        ("GoldenRetriever", "golden_retriever", GOLDEN_RETRIEVER),  # CamelCase
+        ("golden_retriever", "golden_retriever", GOLDEN_RETRIEVER),
+        ("golden-retriever", "golden_retriever", GOLDEN_RETRIEVER),
+        ("goldenretriever", "golden_retriever", GOLDEN_RETRIEVER),  # concatenated multi-word
+        ("goldenretrievers", "golden_retriever", GOLDEN_RETRIEVER),
+        ("GOLDENRETRIEVER", "golden_retriever", GOLDEN_RETRIEVER),
+        ("brownbear", "brown_bear", BROWN_BEAR),
+        ("ursusarctos", "ursus_arctos", BROWN_BEAR),  # synonym: same synset, same class
+        ("mice", "mouse", "n02330245"),  # irregular plural
+        ("dogsofinstagram", "dog", DOG),  # meta suffix
+        ("DogsOfInstagram", "dog", DOG),
+        ("instacat", "cat", "n02121620"),  # meta prefix
+        ("blackdog", "dog", DOG),  # segmentation, head-final
+        ("cupofcoffee", "cup", "n03147509"),  # head before "of"
+        ("soccerballs", "soccer_ball", "n04254680"),
+    ],
+)
+def test_canonical_forms_map_to_first_noun_sense(mapper, tag, canonical, wnid):
+    m = mapper.map(tag)
+    assert (m.canonical, m.wnid, m.reason) == (canonical, wnid, None)
+
+
+def test_synonyms_share_a_class(mapper):
+    assert mapper.map("brownbear").wnid == mapper.map("ursusarctos").wnid == BROWN_BEAR
+    assert mapper.synset(BROWN_BEAR).name() == "brown_bear.n.01"
+
+
+@pytest.mark.parametrize(
+    ("tag", "reason", "canonical"),
+    [
+        ("love", "stoplisted", "love"),
+        ("InstaGood", "stoplisted", "instagood"),
+        ("like4like", "stoplisted", "like4like"),  # stoplist is checked before numbers
+        ("InstaLove", "stoplisted", "love"),  # resolves to a stoplisted noun
+        ("2019", "numeric", "2019"),
+        ("a" * 41, "too_long", "a" * 41),
+        ("xyzzyqw", "no_match", "xyzzyqw"),
+        ("кошка", "no_match", "кошка"),
+        ("quickly", "not_noun", "quickly"),  # adverb only
+        ("gorgeous", "not_noun", "gorgeous"),  # adjective only
+        ("sunset", "non_visual", "sunset"),  # first sense is noun.time
+        ("sunsetlovers", "non_visual", "sunset"),
+        ("nature", "non_visual", "nature"),  # noun.attribute
+    ],
+)
+def test_reasons(mapper, tag, reason, canonical):
+    m = mapper.map(tag)
+    assert (m.reason, m.canonical) == (reason, canonical)
+    assert m.reason in REASONS
+
+
+def test_non_visual_keeps_its_wnid_and_lexname(mapper):
+    m = mapper.map("sunset")
+    assert (m.wnid, m.lexname) == ("n15169248", "noun.time")
+    assert mapper.map("tbt").wnid is None  # stoplisted tags are not looked up
+
+
+def test_selfie_is_not_stoplisted():
+    assert "selfie" not in DEFAULT_STOPLIST
+
+
+def test_extra_stoplist_and_replacement(mapper):
+    from labeling.wordnet import wordnet
+
+    extra = HashtagMapper(wordnet(), extra_stoplist=["Beach"])
+    assert extra.map("beaches").reason == "stoplisted"
+    assert extra.map("love").reason == "stoplisted"
+    bare = HashtagMapper(wordnet(), stoplist=[])
+    assert bare.map("tbt").reason == "no_match"
+    assert mapper.map("beach").reason is None
+
+
+def test_cache_returns_the_same_object(mapper):
+    assert mapper.map("Sailboats") is mapper.map("Sailboats")
+    assert mapper.map_many(["dog", "cats"]) == [
+        TagMapping("dog", DOG, None, "noun.animal"),
+        TagMapping("cat", "n02121620", None, "noun.animal"),
+    ]
+
+
+def test_segment(mapper):
+    assert mapper.segment("blackdogs") == ["black", "dogs"]
+    assert mapper.segment("cupofcoffee") == ["cup", "of", "coffee"]
+    assert mapper.segment("goldenretriever") == ["goldenretriever"]  # one multi-word lemma
+    assert mapper.segment("qqqqzz") is None
+
+
+@pytest.mark.parametrize("tag", ["", "#", "_", "😀", "ab" * 20, "\u0301", "x" * 100_000])
+def test_odd_tags_do_not_crash(mapper, tag):
+    assert mapper.map(tag).reason in (*REASONS, None)

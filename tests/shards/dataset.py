@@ -1,0 +1,110 @@
+"""A tiny dataset folder as `curate ingest` and `curate build-vocab` would leave it.
+
+Images are generated with PIL; metadata, labels and vocab parquets are written directly
+with the schemas of architecture.md, so these tests depend on no labeling code beyond
+`labeling.vocab_file`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+WNIDS = ["n02084071", "n02121808", "n01503061"]
+NAMES = ["dog", "cat", "bird"]
+
+
+def make_uid(url: str, caption: str) -> str:
+    return hashlib.md5(f"{url}\n{caption}".encode()).hexdigest()[:16]
+
+
+def image_bytes(index: int, fmt: str = "JPEG", size: tuple[int, int] = (48, 32)) -> bytes:
+    from PIL import Image
+
+    img = Image.new("RGB", size, ((37 * index) % 256, (91 * index) % 256, 120))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def write_images(folder: Path, n: int) -> list[str]:
+    """n images, alternating JPEG and PNG; returns their file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(n):
+        fmt, ext = ("PNG", "png") if i % 2 else ("JPEG", "jpg")
+        name = f"img{i:03d}.{ext}"
+        (folder / name).write_bytes(image_bytes(i, fmt, size=(40 + i, 30)))
+        names.append(name)
+    return names
+
+
+def write_dataset(root: Path, urls: list[str], keep: list[bool] | None = None) -> list[dict]:
+    """metadata/, labels/ and vocab/ for `urls`; sample i gets class i % 3. Returns the rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keep = keep if keep is not None else [True] * len(urls)
+    rows = []
+    for i, url in enumerate(urls):
+        caption = f"photo {i} #{NAMES[i % 3]}"
+        class_ids = sorted({i % 3, (i * 7) % 3}) if i % 4 == 0 else [i % 3]
+        rows.append(
+            {
+                "uid": make_uid(url, caption),
+                "url": url,
+                "caption": caption,
+                "source": "test",
+                "class_ids": class_ids,
+                "wnids": [WNIDS[c] for c in class_ids],
+                "hashtags": [NAMES[c] for c in class_ids],
+                "keep": keep[i],
+                "weight": 1.0 + i / 100,
+            }
+        )
+    for sub in ("metadata", "labels", "vocab"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    meta_cols = ["uid", "url", "caption", "source"]
+    pq.write_table(
+        pa.table({c: [r[c] for r in rows] for c in meta_cols}), root / "metadata/part-0.parquet"
+    )
+    labels = pa.table(
+        {
+            "uid": [r["uid"] for r in rows],
+            "class_ids": pa.array([r["class_ids"] for r in rows], pa.list_(pa.int32())),
+            "wnids": [r["wnids"] for r in rows],
+            "hashtags": [r["hashtags"] for r in rows],
+            "keep": [r["keep"] for r in rows],
+            "weight": pa.array([r["weight"] for r in rows], pa.float32()),
+        }
+    )
+    pq.write_table(labels, root / "labels/part-0.parquet")
+    vocab = pa.table(
+        {
+            "class_id": pa.array(range(3), pa.int32()),
+            "wnid": WNIDS,
+            "name": NAMES,
+            "lemmas": [[n] for n in NAMES],
+            "lexname": ["noun.animal"] * 3,
+            "count": pa.array([10, 5, 2], pa.int64()),
+            "kept_count": pa.array([10, 5, 2], pa.int64()),
+        }
+    )
+    pq.write_table(vocab, root / "vocab/vocab.parquet")
+    return rows
+
+
+@pytest.fixture
+def local_dataset(tmp_path: Path) -> tuple[Path, list[dict]]:
+    """20 file:// samples (one of them dropped by the cap) plus a missing and a corrupt file."""
+    images = tmp_path / "images"
+    names = write_images(images, 20)
+    (images / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    urls = [(images / n).as_uri() for n in names]
+    urls += [(images / "missing.jpg").as_uri(), (images / "corrupt.jpg").as_uri()]
+    keep = [i != 3 for i in range(len(urls))]
+    root = tmp_path / "data"
+    return root, write_dataset(root, urls, keep)

@@ -1,0 +1,51 @@
+"""shards.local: file:// images resized like crawled ones; bad files become rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from shards.crawl import ResizePolicy, fetched_schema
+from shards.local import file_uri_to_path, read_local_images
+from tests.shards.dataset import image_bytes
+
+
+def test_file_uri_to_path(tmp_path: Path) -> None:
+    path = tmp_path / "a b#c.jpg"
+    assert file_uri_to_path(path.as_uri()) == path
+    with pytest.raises(ValueError):
+        file_uri_to_path("http://example.invalid/a.jpg")
+    with pytest.raises(ValueError, match="remote host"):
+        file_uri_to_path("file://server/share/a.jpg")
+
+
+def test_read_local_images_rows(tmp_path: Path) -> None:
+    (tmp_path / "big.png").write_bytes(image_bytes(1, "PNG", size=(60, 30)))
+    (tmp_path / "small.jpg").write_bytes(image_bytes(2, size=(10, 20)))
+    (tmp_path / "bad.jpg").write_bytes(b"GIF89a but truncated")
+    names = ["big.png", "small.jpg", "bad.jpg", "gone.jpg"]
+    urls = [(tmp_path / n).as_uri() for n in names]
+    uids = [f"u{i}" for i in range(4)]
+    parts = read_local_images(uids, urls, tmp_path / "crawl", ResizePolicy(image_size=16))
+    table = pq.read_table(parts[0])
+    assert table.schema == fetched_schema()
+    rows = table.to_pylist()
+    assert [r["uid"] for r in rows] == uids  # input order
+    assert [r["status"] for r in rows] == [
+        "success", "success", "failed_to_resize", "failed_to_download",
+    ]  # fmt: skip
+    assert (rows[0]["width"], rows[0]["height"]) == (32, 16)  # shorter side -> 16
+    assert (rows[1]["width"], rows[1]["height"]) == (16, 32)  # small images are upscaled
+    assert rows[0]["jpg"][:2] == b"\xff\xd8"
+    assert rows[2]["jpg"] is None and rows[2]["error_message"]
+    assert "FileNotFoundError" in rows[3]["error_message"]
+
+
+def test_center_crop_policy(tmp_path: Path) -> None:
+    (tmp_path / "wide.jpg").write_bytes(image_bytes(3, size=(80, 40)))
+    policy = ResizePolicy(image_size=20, resize_mode="center_crop")
+    parts = read_local_images(["u"], [(tmp_path / "wide.jpg").as_uri()], tmp_path / "c", policy)
+    row = pq.read_table(parts[0]).to_pylist()[0]
+    assert (row["width"], row["height"]) == (20, 20)

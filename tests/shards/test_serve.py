@@ -1,0 +1,30 @@
+"""shards.serve: files, fault routes and a clean shutdown on loopback."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from shards.serve import Route, serve_folder
+
+
+def test_serves_files_and_routes(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8abc")
+    routes = {"/robots.jpg": Route(body=b"xyz", headers=(("X-Robots-Tag", "noai"),)),
+              "/teapot": Route(status=418, body=b"no")}  # fmt: skip
+    with serve_folder(tmp_path, routes) as base:
+        assert base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{base}/a.jpg") as r:
+            assert r.read() == b"\xff\xd8abc"
+        with urllib.request.urlopen(f"{base}/robots.jpg?x=1") as r:
+            assert r.read() == b"xyz" and r.headers["X-Robots-Tag"] == "noai"
+        for path, code in (("/missing.jpg", 404), ("/teapot", 418)):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(base + path)
+            assert err.value.code == code
+    assert capfd.readouterr().err == ""  # quiet: no access log lines
+    with pytest.raises(urllib.error.URLError):  # stopped after the block
+        urllib.request.urlopen(f"{base}/a.jpg", timeout=2)

@@ -1,0 +1,107 @@
+"""shards.writer: fixed-size shards, sidecars that match the tars, reproducible bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from shards.writer import ShardSample, ShardWriter, shard_name
+from tests.shards.dataset import image_bytes
+
+
+def sample(i: int) -> ShardSample:
+    return ShardSample(
+        uid=f"{i:016x}",
+        url=f"http://example.invalid/{i}.jpg",
+        caption=f"caption {i} #dög",
+        class_ids=[i % 2, 2],
+        wnids=["n0000000" + str(i % 2), "n00000002"],
+        hashtags=["dög", "cat"],
+        weight=0.5 + i,
+        image=image_bytes(i),
+        width=48,
+        height=32,
+    )
+
+
+def write(folder: Path, n: int, per_shard: int) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    with ShardWriter(folder, "train", per_shard) as writer:
+        for i in range(n):
+            writer.write(sample(i))
+    return writer.shards
+
+
+def test_round_trip_through_webdataset(tmp_path: Path) -> None:
+    import webdataset as wds
+
+    infos = write(tmp_path, 7, per_shard=3)
+    assert [s.name for s in infos] == [shard_name("train", k) for k in range(3)]
+    assert [s.count for s in infos] == [3, 3, 1]  # fixed size, the last one short
+    paths = [str(tmp_path / s.name) for s in infos]
+    got = list(wds.WebDataset(paths, shardshuffle=False))
+    assert [g["__key__"] for g in got] == [f"{i:016x}" for i in range(7)]
+    for i, g in enumerate(got):
+        assert g["jpg"] == image_bytes(i)
+        assert g["txt"].decode() == f"caption {i} #dög"
+        label = json.loads(g["json"])
+        assert label == {
+            "uid": f"{i:016x}", "url": f"http://example.invalid/{i}.jpg",
+            "class_ids": [i % 2, 2], "wnids": ["n0000000" + str(i % 2), "n00000002"],
+            "hashtags": ["dög", "cat"], "weight": 0.5 + i,
+        }  # fmt: skip
+    for info in infos:
+        data = (tmp_path / info.name).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (info.bytes, info.sha256)
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+
+
+def test_sidecar_rows_match_tar(tmp_path: Path) -> None:
+    infos = write(tmp_path, 5, per_shard=2)
+    rows = [
+        r
+        for s in infos
+        for r in pq.read_table((tmp_path / s.name).with_suffix(".parquet")).to_pylist()
+    ]
+    assert [r["uid"] for r in rows] == [f"{i:016x}" for i in range(5)]
+    assert [r["shard"] for r in rows] == ["train-000000.tar"] * 2 + ["train-000001.tar"] * 2 + [
+        "train-000002.tar"
+    ]
+    assert rows[3]["class_ids"] == [1, 2] and rows[3]["weight"] == pytest.approx(3.5)
+    assert rows[3]["image_bytes"] == len(image_bytes(3)) and rows[3]["split"] == "train"
+    assert (rows[3]["width"], rows[3]["height"]) == (48, 32)
+
+
+def test_same_samples_same_bytes(tmp_path: Path) -> None:
+    first = write(tmp_path / "a", 4, per_shard=4)
+    second = write(tmp_path / "b", 4, per_shard=4)
+    assert [s.sha256 for s in first] == [s.sha256 for s in second]
+
+
+def test_empty_split_writes_nothing(tmp_path: Path) -> None:
+    assert write(tmp_path, 0, per_shard=3) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_keys_rejected(tmp_path: Path) -> None:
+    writer = ShardWriter(tmp_path, "val", 2)
+    with pytest.raises(ValueError, match="free of"):
+        writer.write(ShardSample(**{**vars(sample(0)), "uid": "a.b"}))
+    writer.write(sample(1))
+    with pytest.raises(ValueError, match="duplicate"):
+        writer.write(sample(1))
+
+
+def test_error_leaves_no_partial_shard(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), ShardWriter(tmp_path, "train", 2) as writer:
+        for i in range(3):
+            writer.write(sample(i))
+        raise RuntimeError("stop")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "train-000000.parquet",
+        "train-000000.tar",
+    ]
