@@ -144,8 +144,10 @@ def ingest(opts: IngestOptions) -> dict[str, int]:
     with staged_dir(dataset.metadata) as tmp:
         # The uid is over (url, caption): the same image with two captions is two samples.
         con.execute(
-            "CREATE TEMP TABLE dedup AS SELECT substr(md5(url || chr(10) || caption), 1, 16) AS uid,"
-            " url, caption, min(source) AS source FROM raw WHERE url IS NOT NULL AND url <> ''"
+            "CREATE TEMP TABLE dedup AS SELECT"
+            " substr(md5(url || chr(10) || caption), 1, 16) AS uid, url, caption,"
+            " min(source) AS source"
+            " FROM raw WHERE url IS NOT NULL AND url <> ''"
             " GROUP BY ALL"
         )
         samples = con.execute("SELECT count(*) FROM dedup").fetchone()[0]

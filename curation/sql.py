@@ -3,7 +3,7 @@
 Views (each exists only once its stage has run):
 
     metadata   DIR/metadata/*.parquet        uid, url, caption, source
-    vocab      DIR/vocab/vocab.parquet       class_id, wnid, name, lemmas, lexname, count, kept_count
+    vocab      DIR/vocab/vocab.parquet       class_id, wnid, name, lemmas, count, kept_count, ...
     hashtags   DIR/vocab/hashtags.parquet    hashtag, count, canonical, wnid, reason
     labels     DIR/labels/*.parquet          uid, class_ids, wnids, hashtags, keep, weight
     shards     DIR/shards/*-*.parquet        one row per sample in the tars (split, shard, key, ...)
@@ -121,5 +121,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         import json
 
         for row in rel.fetchall():
-            print(json.dumps(dict(zip(rel.columns, row)), default=str))
+            print(json.dumps(dict(zip(rel.columns, row, strict=True)), default=str))
     return 0

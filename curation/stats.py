@@ -71,7 +71,7 @@ def _print_table(title: str, columns: list[str], rows: list[tuple]) -> None:
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     print(f"\n{title}")
     for n, row in enumerate(cells):
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)))
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
         if n == 0:
             print("  " + "  ".join("-" * w for w in widths))
 

@@ -45,6 +45,11 @@ class BuildVocabOptions:
     extra_stoplist: tuple[str, ...] = field(
         default=(), metadata={"help": "more meta tags to ignore (added to the built-in list)"}
     )
+    sense_rule: str = field(
+        default="first_visual",
+        metadata={"choices": ("first_visual", "first"), "help": "which noun sense of an "
+                  "ambiguous word becomes the class (see labeling/mapper.py)"},
+    )  # fmt: skip
     memory_limit: str = field(default="4GB", metadata={"help": "DuckDB memory limit"})
 
     def __post_init__(self) -> None:
@@ -67,7 +72,8 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     started = time.time()
     root = DatasetRoot(opts.root)
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
-    mapper = HashtagMapper(extra_stoplist=opts.extra_stoplist)  # UsageError without WordNet
+    # UsageError here when WordNet is missing
+    mapper = HashtagMapper(extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule)
     spill = root.root / ".duckdb-tmp-build-vocab"  # DuckDB spills here past memory_limit
     con = duckdb.connect(config={"memory_limit": opts.memory_limit, "temp_directory": str(spill)})
     try:

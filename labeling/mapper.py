@@ -19,13 +19,16 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
       (`blackdog` -> dog, `cupofcoffee` -> cup).
    Nothing found: `not_noun` when WordNet knows the word as another part of speech
    (`#happy`), else `no_match`.
-5. Ambiguity rule: the class is the lemma's **first noun sense** (WordNet orders senses by
-   tagged frequency, so this is the most frequent meaning). Synonyms merge because the
-   class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
-6. `non_visual`: that first sense's lexicographer file is not in `VISUAL_LEXNAMES`
+5. Ambiguity rule (`sense_rule`): WordNet orders a lemma's noun senses by tagged frequency.
+   `first_visual` (default) takes the most frequent sense that is not a named instance
+   (`crane` the poet, `grus` the constellation) and whose lexicographer file is visual:
+   `#sunset` is the sky phenomenon (n11473954), not the time of day; `#kite` the toy, not
+   the cheque. `first` takes the first noun sense, whatever it is. Synonyms merge because
+   the class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
+6. `non_visual`: the chosen sense's lexicographer file is not in `VISUAL_LEXNAMES`
    (animal, artifact, body, food, location, object, person, phenomenon, plant, substance).
-   Feelings, cognition, attributes, acts, time, states, communication etc. are dropped; so
-   `#sunset`, whose first sense is the time of day (noun.time), is non-visual by this rule.
+   Feelings, cognition, attributes, acts, time, states, communication etc. are dropped
+   (`#summer`: every noun sense is noun.time).
 
 `wnid` is `'n%08d' % synset.offset()` (ImageNet's ids); it is set whenever a synset was
 found (also for `non_visual`), `reason` is None iff the tag can become a label. The
@@ -40,6 +43,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from labeling.hashtags import is_too_long, normalized, split_words
+
+SENSE_RULES = ("first_visual", "first")
 
 REASONS = (
     "stoplisted", "numeric", "too_long", "no_match", "not_noun", "non_visual",
@@ -118,7 +123,11 @@ class HashtagMapper:
         stoplist: Iterable[str] | None = None,
         extra_stoplist: Iterable[str] = (),
         visual_lexnames: Iterable[str] = VISUAL_LEXNAMES,
+        sense_rule: str = "first_visual",
     ) -> None:
+        if sense_rule not in SENSE_RULES:
+            raise ValueError(f"sense_rule must be one of {SENSE_RULES}, got {sense_rule!r}")
+        self._sense_rule = sense_rule
         if wn is None:
             from labeling.wordnet import wordnet
 
@@ -175,11 +184,19 @@ class HashtagMapper:
             return TagMapping(phrase, None, "not_noun" if known else "no_match")
         if self._stoplisted(lemma):
             return TagMapping(lemma, None, "stoplisted")
-        synset = self._wn.synsets(lemma, pos="n")[0]  # first sense = most frequent
+        synset = self._choose_sense(lemma)
         wnid = f"n{synset.offset():08d}"
         lexname = synset.lexname()
         reason = None if lexname in self._visual else "non_visual"
         return TagMapping(lemma, wnid, reason, lexname)
+
+    def _choose_sense(self, lemma: str) -> Any:
+        """The synset of `lemma` under the ambiguity rule (rule 5)."""
+        senses = self._wn.synsets(lemma, pos="n")  # most frequent first
+        if self._sense_rule == "first":
+            return senses[0]
+        common = [s for s in senses if not s.instance_hypernyms()] or senses
+        return next((s for s in common if s.lexname() in self._visual), common[0])
 
     def _stoplisted(self, text: str) -> bool:
         return text in self._stoplist or text.replace("_", "") in self._stoplist

@@ -107,9 +107,7 @@ def ensure_wordnet() -> str:
 
         if nltk.download("wordnet", download_dir=str(target), quiet=True) and _nltk_finds_wordnet():
             return f"downloaded by NLTK into {target}"
-    if not (DEBIAN_WORDNET / "data.noun").exists() or not (
-        DEBIAN_WORDNET / "index.sense"
-    ).exists():
+    if not (DEBIAN_WORDNET / "data.noun").exists() or not (DEBIAN_WORDNET / "index.sense").exists():
         _apt_install()
     if (DEBIAN_WORDNET / "data.noun").exists() and (DEBIAN_WORDNET / "index.sense").exists():
         copy_debian_wordnet(DEBIAN_WORDNET, target)

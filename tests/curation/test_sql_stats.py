@@ -36,7 +36,8 @@ def make_dataset(tmp_path):
 def test_sql_sees_every_view(tmp_path, capsys):
     root = make_dataset(tmp_path)
     capsys.readouterr()
-    query = ("SELECT (SELECT count(*) FROM metadata) AS m, (SELECT sum(kept_count) FROM vocab) AS k,"
+    query = ("SELECT (SELECT count(*) FROM metadata) AS m,"
+             " (SELECT sum(kept_count) FROM vocab) AS k,"
              " (SELECT count(*) FROM hashtags WHERE reason IS NULL) AS h,"
              " (SELECT max(step) FROM logs WHERE run = 'mae') AS s")  # fmt: skip
     assert curate(["sql", "--root", str(root), "--format", "json", query]) == 0

@@ -56,9 +56,9 @@ def test_synonyms_share_a_class(mapper):
         ("кошка", "no_match", "кошка"),
         ("quickly", "not_noun", "quickly"),  # adverb only
         ("gorgeous", "not_noun", "gorgeous"),  # adjective only
-        ("sunset", "non_visual", "sunset"),  # first sense is noun.time
-        ("sunsetlovers", "non_visual", "sunset"),
-        ("nature", "non_visual", "nature"),  # noun.attribute
+        ("summer", "non_visual", "summer"),  # every noun sense is noun.time
+        ("summerlovers", "non_visual", "summer"),
+        ("happiness", "non_visual", "happiness"),  # noun.state / noun.feeling only
     ],
 )
 def test_reasons(mapper, tag, reason, canonical):
@@ -68,8 +68,8 @@ def test_reasons(mapper, tag, reason, canonical):
 
 
 def test_non_visual_keeps_its_wnid_and_lexname(mapper):
-    m = mapper.map("sunset")
-    assert (m.wnid, m.lexname) == ("n15169248", "noun.time")
+    m = mapper.map("summer")
+    assert (m.wnid, m.lexname) == ("n15237250", "noun.time")
     assert mapper.map("tbt").wnid is None  # stoplisted tags are not looked up
 
 
@@ -106,3 +106,30 @@ def test_segment(mapper):
 @pytest.mark.parametrize("tag", ["", "#", "_", "😀", "ab" * 20, "\u0301", "x" * 100_000])
 def test_odd_tags_do_not_crash(mapper, tag):
     assert mapper.map(tag).reason in (*REASONS, None)
+
+
+@pytest.mark.parametrize(
+    ("tag", "first_visual", "first"),
+    [
+        ("sunset", ("sunset.n.02", "noun.phenomenon"), ("sunset.n.01", "noun.time")),
+        ("sunsetlovers", ("sunset.n.02", "noun.phenomenon"), ("sunset.n.01", "noun.time")),
+        ("kite", ("kite.n.03", "noun.artifact"), ("kite.n.01", "noun.possession")),
+        # named people and the constellation are instances: the machine wins over them
+        ("crane", ("crane.n.04", "noun.artifact"), ("crane.n.01", "noun.person")),
+        ("dog", ("dog.n.01", "noun.animal"), ("dog.n.01", "noun.animal")),
+    ],
+)
+def test_sense_rules(mapper, tag, first_visual, first):
+    from labeling.wordnet import wordnet
+
+    by_first = HashtagMapper(wordnet(), sense_rule="first")
+    for m, (name, lexname) in ((mapper, first_visual), (by_first, first)):
+        got = m.map(tag)
+        assert (m.synset(got.wnid).name(), got.lexname) == (name, lexname)
+        assert got.reason == (None if lexname != "noun.time" and lexname != "noun.possession"
+                              else "non_visual")  # fmt: skip
+
+
+def test_unknown_sense_rule_is_refused():
+    with pytest.raises(ValueError, match="sense_rule"):
+        HashtagMapper(object(), sense_rule="random")
