@@ -20,8 +20,9 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    Nothing found: `not_noun` when WordNet knows the word as another part of speech
    (`#happy`), else `no_match`.
 5. Ambiguity rule (`sense_rule`): WordNet orders a lemma's noun senses by tagged frequency.
-   `first_visual` (default) takes the most frequent sense that is not a named instance
-   (`crane` the poet, `grus` the constellation) and whose lexicographer file is visual:
+   `first_visual` (default) takes the most frequent sense that is not a proper name for
+   the word (every matching lemma capitalised: `Crane` the poet, `Java` the island; the
+   `sun`, lemma `sun` and `Sun`, stays) and whose lexicographer file is visual:
    `#sunset` is the sky phenomenon (n11473954), not the time of day; `#kite` the toy, not
    the cheque. `first` takes the first noun sense, whatever it is. Synonyms merge because
    the class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
@@ -103,6 +104,12 @@ def _without_suffix(text: str) -> list[str]:
         for s in META_SUFFIXES
         if text.endswith(s) and len(text) - len(s) >= MIN_PIECE_CHARS
     ]
+
+
+def _proper_name_of(synset: Any, lemma: str) -> bool:
+    """True when `synset` names `lemma` only capitalised, i.e. as a proper name."""
+    names = [n for n in synset.lemma_names() if n.casefold() == lemma.casefold()]
+    return bool(names) and all(n[:1].isupper() for n in names)
 
 
 def _key(lemma: str) -> str:
@@ -195,7 +202,7 @@ class HashtagMapper:
         senses = self._wn.synsets(lemma, pos="n")  # most frequent first
         if self._sense_rule == "first":
             return senses[0]
-        common = [s for s in senses if not s.instance_hypernyms()] or senses
+        common = [s for s in senses if not _proper_name_of(s, lemma)] or senses
         return next((s for s in common if s.lexname() in self._visual), common[0])
 
     def _stoplisted(self, text: str) -> bool:
