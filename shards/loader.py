@@ -1,7 +1,7 @@
 """Stream a split of the shards as `(images, targets, weights)` batches for training and eval.
 
     loader = make_loader(read_manifest("DIR/shards"), "train", batch_size=64, image_size=32,
-                         train=True, seed=0)
+                         train=True, seed=0, rank=0, world_size=1, start_batch=0)
     for images, targets, weights in itertools.islice(loader, steps): ...
 
 Each batch holds
@@ -10,14 +10,23 @@ Each batch holds
     weights: [B] float32, the sample's class-balancing weight (`weight` of the json)
 
 Two modes, one pipeline:
-- `train=True`: an endless stream. Shards are drawn with replacement by a seeded RNG
-  (webdataset's resampled shards), so every process and worker runs for as many steps as it
-  is asked, and the trainer decides the length (`itertools.islice`, or `epoch_samples` for a
-  fixed number of batches). Random-resized crop and horizontal flip; full batches only.
+- `train=True`: an endless stream per (rank, worker). Each stream draws shards with
+  replacement, in proportion to their sample counts, from its own seeded RNG (resampled
+  shards), so every rank runs for exactly as many steps as it is asked whatever the shards'
+  sizes; `epoch_samples` (global) fixes an epoch at `epoch_samples // (B * world_size)`
+  batches per rank. Random-resized crop and horizontal flip; full batches only.
   `balance=True` repeats each sample floor(w) or ceil(w) times at random, so that in
   expectation it is seen `weight` times: class-balanced resampling in a stream.
 - `train=False`: one deterministic pass over every sample of the split, in shard order
   (shards split across workers); resize + centre crop; the last batch may be short.
+
+Determinism and position: everything random in the train stream (shard draws, repeats,
+shuffle buffer, crop and flip) comes from RNGs seeded by (seed, stream, ...), the crop's by
+the sample's index in its stream. Stream id = rank * max(1, num_workers) + worker; the
+DataLoader takes batches from its workers round-robin, so the rank's batch i is worker
+i % W's batch i // W. A rank's position is therefore one number, the batches it has
+consumed; `start_batch=n` continues the same sequence after n batches, skipping the raw
+samples before decoding (cheap: no image is decoded for a skipped batch).
 
 A corrupt sample (unreadable image, bad json) is skipped with a warning and the stream goes
 on; a split with no shards is a `UsageError`.
@@ -25,11 +34,14 @@ on; a split with no shards is a `UsageError`.
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import json
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from curation.errors import UsageError
@@ -38,16 +50,49 @@ from shards.manifest import Manifest
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
-SHUFFLE_BUFFER = 2000  # samples held for in-stream shuffling (after the shard shuffle)
+SHUFFLE_BUFFER = 2000  # samples held for in-stream shuffling (after the shard draw)
+CROP_RATIO = (3 / 4, 4 / 3)
 
 
-def _worker_rng(seed: int, salt: int) -> random.Random:
-    """A RNG distinct per dataloader worker (and per use `salt`), reproducible from `seed`."""
+def _worker() -> tuple[int, int]:
+    """(this dataloader worker's id, number of workers); (0, 1) in the main process."""
     import torch.utils.data
 
     info = torch.utils.data.get_worker_info()
-    worker = info.id if info is not None else 0
-    return random.Random(hash((seed, salt, worker)))
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+@dataclass(frozen=True)
+class StreamKey:
+    """What makes a train stream reproducible: seed, rank, and the batches already consumed.
+
+    The loader's worker k serves the rank's batches k, k + W, ... counted from `start_batch`,
+    so it plays logical worker (k + start_batch) % W of the uninterrupted run.
+    """
+
+    seed: int
+    rank: int
+    start_batch: int = 0
+
+    def logical_worker(self) -> tuple[int, int]:
+        worker, workers = _worker()
+        return (worker + self.start_batch) % workers, workers
+
+    def stream(self) -> int:
+        logical, workers = self.logical_worker()
+        return self.rank * workers + logical
+
+    def rng(self, salt: int) -> random.Random:
+        """A RNG per stream and use; tuples of ints hash the same in every process."""
+        return random.Random(hash((self.seed, salt, self.stream())))
+
+
+def _resampled_shards(urls: list[str], counts: list[int], key: StreamKey) -> Iterator[dict]:
+    """Shard urls forever, drawn with replacement in proportion to their sample counts."""
+    rng = key.rng(0)
+    weights = [max(c, 1) for c in counts]
+    while True:
+        yield {"url": rng.choices(urls, weights=weights)[0]}
 
 
 def _parse_json(samples: Iterable[dict[str, Any]], handler: Any) -> Iterator[dict[str, Any]]:
@@ -62,9 +107,11 @@ def _parse_json(samples: Iterable[dict[str, Any]], handler: Any) -> Iterator[dic
         yield sample
 
 
-def _repeat_by_weight(samples: Iterable[dict[str, Any]], seed: int) -> Iterator[dict[str, Any]]:
+def _repeat_by_weight(
+    samples: Iterable[dict[str, Any]], key: StreamKey
+) -> Iterator[dict[str, Any]]:
     """Yield each sample k times, E[k] = its weight: floor(w), plus one with p = frac(w)."""
-    rng = _worker_rng(seed, salt=1)
+    rng = key.rng(1)
     for sample in samples:
         weight = max(float(sample["meta"].get("weight", 1.0)), 0.0)
         repeats = math.floor(weight) + (rng.random() < weight - math.floor(weight))
@@ -72,9 +119,9 @@ def _repeat_by_weight(samples: Iterable[dict[str, Any]], seed: int) -> Iterator[
             yield sample
 
 
-def _shuffle(samples: Iterable[Any], seed: int, bufsize: int) -> Iterator[Any]:
-    """Buffer shuffle with a seeded per-worker RNG (webdataset's own seeds from the clock)."""
-    rng = _worker_rng(seed, salt=2)
+def _shuffle(samples: Iterable[Any], key: StreamKey, bufsize: int) -> Iterator[Any]:
+    """Buffer shuffle with a seeded per-stream RNG (webdataset's own seeds from the clock)."""
+    rng = key.rng(2)
     buffer: list[Any] = []
     for sample in samples:
         if len(buffer) < bufsize:
@@ -87,9 +134,27 @@ def _shuffle(samples: Iterable[Any], seed: int, bufsize: int) -> Iterator[Any]:
     yield from buffer
 
 
+def worker_skip(start_batch: int, worker: int, workers: int) -> int:
+    """Batches worker `worker` of `workers` made among its rank's first `start_batch`."""
+    return max(0, -(-(start_batch - worker) // workers))
+
+
+def _position(
+    samples: Iterable[dict[str, Any]], key: StreamKey, batch_size: int
+) -> Iterator[dict[str, Any]]:
+    """Skip the raw samples of batches already consumed; give each sample its crop RNG."""
+    logical, workers = key.logical_worker()
+    skip = worker_skip(key.start_batch, logical, workers) * batch_size
+    stream = key.stream()
+    for index, sample in enumerate(itertools.islice(samples, skip, None), start=skip):
+        sample["__rng__"] = random.Random(hash((key.seed, 3, stream, index)))
+        yield sample
+
+
 def _to_tensors(
-    samples: Iterable[dict[str, Any]], transform: Any, num_classes: int, handler: Any
-) -> Iterator[tuple[Any, Any, float]]:
+    samples: Iterable[dict[str, Any]], transform: Callable[..., Any], num_classes: int,
+    handler: Any,
+) -> Iterator[tuple[Any, Any, float]]:  # fmt: skip
     """Raw sample -> (image [3, S, S], multi-hot [K], weight). Bad samples go to `handler`."""
     import torch
     from PIL import Image
@@ -98,7 +163,7 @@ def _to_tensors(
         try:
             ext = next(e for e in IMAGE_EXTENSIONS if e in sample)
             with Image.open(io.BytesIO(sample[ext])) as img:
-                image = transform(img.convert("RGB"))
+                image = transform(img.convert("RGB"), sample.get("__rng__"))
             class_ids = [int(c) for c in sample["meta"]["class_ids"]]
             if any(c < 0 or c >= num_classes for c in class_ids):
                 raise ValueError(f"{sample['__key__']}: class id outside 0..{num_classes - 1}")
@@ -131,22 +196,72 @@ def _batch(
         yield stack(group)
 
 
-def image_transform(image_size: int, *, train: bool, min_scale: float = 0.2) -> Any:
-    """PIL image -> [3, S, S] float32 normalised. Train: random-resized crop + flip."""
-    from torchvision import transforms as T
+def crop_box(
+    width: int, height: int, scale: tuple[float, float], rng: random.Random
+) -> tuple[int, int, int, int]:
+    """Random-resized-crop box (top, left, h, w), torchvision's rule, drawn from `rng`."""
+    area = width * height
+    log_ratio = (math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return rng.randint(0, height - h), rng.randint(0, width - w), h, w
+    # fallback: the whole image, centre-cropped to the allowed aspect range
+    ratio = width / height
+    if ratio < CROP_RATIO[0]:
+        w, h = width, int(round(width / CROP_RATIO[0]))
+    elif ratio > CROP_RATIO[1]:
+        h, w = height, int(round(height * CROP_RATIO[1]))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
 
-    bicubic = T.InterpolationMode.BICUBIC
-    if train:
-        geometry = [
-            T.RandomResizedCrop(image_size, scale=(min_scale, 1.0), interpolation=bicubic),
-            T.RandomHorizontalFlip(),
-        ]
-    else:  # resize so the crop keeps the usual 224/256 border, then the centre
-        geometry = [
+
+class TrainTransform:
+    """PIL image + RNG -> [3, S, S] float32: random-resized crop (bicubic), flip, normalise."""
+
+    def __init__(self, image_size: int, min_scale: float) -> None:
+        from torchvision import transforms as T
+
+        self.size = image_size
+        self.scale = (min_scale, 1.0)
+        self.to_tensor = T.Compose([T.ToTensor(), T.Normalize(IMAGE_MEAN, IMAGE_STD)])
+
+    def __call__(self, img: Any, rng: random.Random | None) -> Any:
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as F
+
+        rng = rng or random.Random(0)
+        top, left, h, w = crop_box(img.width, img.height, self.scale, rng)
+        img = F.resized_crop(img, top, left, h, w, [self.size, self.size],
+                             InterpolationMode.BICUBIC)  # fmt: skip
+        if rng.random() < 0.5:
+            img = F.hflip(img)
+        return self.to_tensor(img)
+
+
+class EvalTransform:
+    """PIL image -> [3, S, S]: resize keeping the usual 224/256 border, centre crop."""
+
+    def __init__(self, image_size: int) -> None:
+        from torchvision import transforms as T
+
+        bicubic = T.InterpolationMode.BICUBIC
+        self.transform = T.Compose([
             T.Resize(int(round(image_size * 256 / 224)), interpolation=bicubic),
-            T.CenterCrop(image_size),
-        ]
-    return T.Compose([*geometry, T.ToTensor(), T.Normalize(IMAGE_MEAN, IMAGE_STD)])
+            T.CenterCrop(image_size), T.ToTensor(), T.Normalize(IMAGE_MEAN, IMAGE_STD),
+        ])  # fmt: skip
+
+    def __call__(self, img: Any, rng: random.Random | None = None) -> Any:
+        return self.transform(img)
+
+
+def image_transform(image_size: int, *, train: bool, min_scale: float = 0.2) -> Any:
+    """(PIL image, RNG or None) -> [3, S, S] float32 normalised."""
+    return TrainTransform(image_size, min_scale) if train else EvalTransform(image_size)
 
 
 def make_loader(
@@ -161,11 +276,15 @@ def make_loader(
     epoch_samples: int | None = None,
     balance: bool = False,
     min_scale: float = 0.2,
+    rank: int = 0,
+    world_size: int = 1,
+    start_batch: int = 0,
 ) -> Iterable[tuple[Any, Any, Any]]:
     """An iterable of `(images [B,3,S,S], targets [B,K], weights [B])` over `split`.
 
-    train=True: endless (or `epoch_samples // batch_size` batches when given), shuffled by
-    `seed`, augmented, full batches. train=False: every sample exactly once, in order.
+    train=True: endless (or `epoch_samples // (batch_size * world_size)` batches per rank),
+    this rank's own stream (`batch_size` is the per-rank batch), resuming after
+    `start_batch` batches. train=False: every sample exactly once, in order.
     """
     import torch
     import webdataset as wds
@@ -175,23 +294,29 @@ def make_loader(
         raise UsageError(f"no {split} shards in {manifest.folder}/manifest.json")
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside world of {world_size}")
     transform = image_transform(image_size, train=train, min_scale=min_scale)
     skip = wds.warn_and_continue  # a bad sample is skipped; the stream goes on
 
     if train:
+        counts = [s.count for s in manifest.shards(split)]
+        key = StreamKey(seed, rank, start_batch)
         stages: list[Any] = [
-            # shard names, drawn with replacement forever; the seed fixes the order per worker
-            wds.ResampledShards(urls, seed=seed, deterministic=True),
+            # shard urls drawn with replacement forever, from this stream's own RNG
+            functools.partial(_resampled_shards, urls, counts, key),
             # shard url -> {"__key__", "jpg": bytes, "json": bytes, "txt": bytes}
             wds.tarfile_to_samples(handler=skip),
             # "json" bytes -> sample["meta"] dict (class_ids, weight, ...)
             wds.pipelinefilter(_parse_json)(skip),
         ]
         if balance:  # a sample of weight w is kept floor(w) or ceil(w) times
-            stages.append(wds.pipelinefilter(_repeat_by_weight)(seed))
+            stages.append(wds.pipelinefilter(_repeat_by_weight)(key))
         stages += [
             # mix samples from the shards in flight, so a batch is not one shard's run
-            wds.pipelinefilter(_shuffle)(seed, SHUFFLE_BUFFER),
+            wds.pipelinefilter(_shuffle)(key, SHUFFLE_BUFFER),
+            # drop what was consumed before a resume; attach each sample's crop RNG
+            wds.pipelinefilter(_position)(key, batch_size),
         ]
     else:
         num_workers = min(num_workers, len(urls))  # a worker with no shard would idle
@@ -218,5 +343,5 @@ def make_loader(
         pin_memory=torch.cuda.is_available(),
     )
     if train and epoch_samples is not None:
-        loader = loader.with_epoch(max(1, epoch_samples // batch_size))
+        loader = loader.with_epoch(max(1, epoch_samples // (batch_size * world_size)))
     return loader

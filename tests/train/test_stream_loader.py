@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from curation.errors import UsageError
-from shards.loader import _repeat_by_weight, make_loader
+from shards.loader import StreamKey, _repeat_by_weight, make_loader
 from shards.manifest import read_manifest
 
 
@@ -84,7 +84,7 @@ def test_epoch_samples_bounds_the_train_stream(shards_dir: Path) -> None:
 def test_repeat_by_weight_matches_weights_in_expectation() -> None:
     samples = [{"meta": {"weight": w}, "i": i} for i, w in enumerate([0.0, 0.5, 1.0, 2.5] * 500)]
     counts = [0, 0, 0, 0]
-    for s in _repeat_by_weight(iter(samples), seed=0):
+    for s in _repeat_by_weight(iter(samples), StreamKey(0, 0)):
         counts[s["i"] % 4] += 1
     assert counts[0] == 0 and counts[2] == 500
     assert 200 < counts[1] < 300 and 1200 < counts[3] < 1300
@@ -102,3 +102,57 @@ def test_empty_split_is_a_usage_error(tmp_path: Path, make_shards) -> None:
     folder = make_shards(tmp_path / "s", n_train=8, n_val=0)
     with pytest.raises(UsageError, match="no val shards"):
         make_loader(read_manifest(folder), "val", batch_size=4, image_size=32, train=False)
+
+
+def take(manifest, n: int, **kwargs) -> list:
+    args = {"batch_size": 8, "image_size": 32, "train": True, "seed": 3, **kwargs}
+    return list(itertools.islice(make_loader(manifest, "train", **args), n))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_start_batch_continues_the_same_sequence(shards_dir: Path, num_workers: int) -> None:
+    manifest = read_manifest(shards_dir)
+    whole = take(manifest, 7, num_workers=num_workers)
+    resumed = take(manifest, 4, num_workers=num_workers, start_batch=3)
+    for a, b in zip(whole[3:], resumed, strict=True):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])  # pixels too: same crops
+    again = take(manifest, 7, num_workers=num_workers)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(whole, again, strict=True))
+
+
+def test_ranks_draw_different_streams(shards_dir: Path) -> None:
+    manifest = read_manifest(shards_dir)
+    zero = take(manifest, 2, rank=0, world_size=2)
+    one = take(manifest, 2, rank=1, world_size=2)
+    assert not torch.equal(zero[0][0], one[0][0])
+
+
+def _count_batches(args: tuple) -> tuple[int, int]:
+    folder, rank = args
+    torch.set_num_threads(1)
+    loader = make_loader(read_manifest(folder), "train", batch_size=4, image_size=32, train=True,
+                         rank=rank, world_size=2, epoch_samples=90)  # fmt: skip
+    batches = list(loader)
+    return len(batches), sum(len(b[0]) for b in batches)
+
+
+def test_two_processes_get_equal_batches_from_uneven_shards(tmp_path: Path, make_shards) -> None:
+    import multiprocessing
+
+    # 3 shards of 40, 40 and 5 samples: a plain split by shard would give ranks 80 vs 5
+    folder = make_shards(tmp_path / "s", n_train=85, n_val=4, per_shard=40)
+    assert [s.count for s in read_manifest(folder).shards("train")] == [40, 40, 5]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        counts = pool.map(_count_batches, [(folder, 0), (folder, 1)])
+    assert counts == [(11, 44), (11, 44)]  # 90 // (4 * 2) batches each, all full
+
+
+def test_shards_are_drawn_in_proportion_to_their_counts(tmp_path: Path, make_shards) -> None:
+    from shards.loader import _resampled_shards
+
+    folder = make_shards(tmp_path / "s", n_train=85, n_val=4, per_shard=40)
+    manifest = read_manifest(folder)
+    urls = manifest.paths("train")
+    draws = list(itertools.islice(_resampled_shards(urls, [40, 40, 5], StreamKey(0, 0)), 8500))
+    small = sum(d["url"] == urls[2] for d in draws)
+    assert 350 < small < 650  # expected 8500 * 5 / 85 = 500
