@@ -46,9 +46,9 @@ class BuildVocabOptions:
         default=(), metadata={"help": "more meta tags to ignore (added to the built-in list)"}
     )
     sense_rule: str = field(
-        default="first_visual",
-        metadata={"choices": ("first_visual", "first"), "help": "which noun sense of an "
-                  "ambiguous word becomes the class (see labeling/mapper.py)"},
+        default="frequent_visual",
+        metadata={"choices": ("frequent_visual", "first_visual", "first"), "help": "which "
+                  "noun sense of an ambiguous word becomes the class (see labeling/senses.py)"},
     )  # fmt: skip
     memory_limit: str = field(default="4GB", metadata={"help": "DuckDB memory limit"})
 

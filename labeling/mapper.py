@@ -19,15 +19,17 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
       (`blackdog` -> dog, `cupofcoffee` -> cup).
    Nothing found: `not_noun` when WordNet knows the word as another part of speech
    (`#happy`), else `no_match`.
-5. Ambiguity rule (`sense_rule`): WordNet orders a lemma's noun senses by tagged frequency.
-   `first_visual` (default) takes the most frequent sense that is not a proper name for
-   the word (every matching lemma capitalised: `Crane` the poet, `Java` the island; the
-   `sun`, lemma `sun` and `Sun`, stays) and whose lexicographer file is visual:
-   `#sunset` is the sky phenomenon (n11473954), not the time of day; `#kite` the toy, not
-   the cheque. `first` takes the first noun sense, whatever it is. Synonyms merge because
+5. Ambiguity rule (`sense_rule`, `labeling.senses.SENSE_RULES`): `frequent_visual`
+   (default) takes, among the senses that are visual and not a proper name for the word,
+   the one with the highest tagged frequency, ties to the more depictable lexicographer
+   file (animal > artifact > food > plant > ...): `#sunset` is the sky phenomenon
+   (n11473954), not the time of day; `#tiger` the cat. `first_visual` takes the first such
+   sense in WordNet's order, `first` WordNet's first noun sense. Synonyms merge because
    the class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
 6. `non_visual`: the chosen sense's lexicographer file is not in `VISUAL_LEXNAMES`
-   (animal, artifact, body, food, location, object, person, phenomenon, plant, substance).
+   (animal, artifact, body, food, location, object, person, phenomenon, plant, substance)
+   and it is no hyponym of `senses.VISUAL_ANCESTORS` (physical objects and signs filed
+   elsewhere: `#comicbook`, `#streetsign`).
    Feelings, cognition, attributes, acts, time, states, communication etc. are dropped
    (`#summer`: every noun sense is noun.time).
 
@@ -44,8 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labeling.hashtags import is_too_long, normalized, split_words
-
-SENSE_RULES = ("first_visual", "first")
+from labeling.senses import SENSE_RULES, is_visual
 
 REASONS = (
     "stoplisted", "numeric", "too_long", "no_match", "not_noun", "non_visual",
@@ -106,12 +107,6 @@ def _without_suffix(text: str) -> list[str]:
     ]
 
 
-def _proper_name_of(synset: Any, lemma: str) -> bool:
-    """True when `synset` names `lemma` only capitalised, i.e. as a proper name."""
-    names = [n for n in synset.lemma_names() if n.casefold() == lemma.casefold()]
-    return bool(names) and all(n[:1].isupper() for n in names)
-
-
 def _key(lemma: str) -> str:
     """A lemma name with its separators removed: `golden_retriever` -> `goldenretriever`."""
     return "".join(ch for ch in lemma.casefold() if ch.isalnum())
@@ -130,11 +125,11 @@ class HashtagMapper:
         stoplist: Iterable[str] | None = None,
         extra_stoplist: Iterable[str] = (),
         visual_lexnames: Iterable[str] = VISUAL_LEXNAMES,
-        sense_rule: str = "first_visual",
+        sense_rule: str = "frequent_visual",
     ) -> None:
         if sense_rule not in SENSE_RULES:
-            raise ValueError(f"sense_rule must be one of {SENSE_RULES}, got {sense_rule!r}")
-        self._sense_rule = sense_rule
+            raise ValueError(f"sense_rule must be one of {tuple(SENSE_RULES)}, got {sense_rule!r}")
+        self._sense_rule = SENSE_RULES[sense_rule]
         if wn is None:
             from labeling.wordnet import wordnet
 
@@ -194,16 +189,16 @@ class HashtagMapper:
         synset = self._choose_sense(lemma)
         wnid = f"n{synset.offset():08d}"
         lexname = synset.lexname()
-        reason = None if lexname in self._visual else "non_visual"
+        reason = None if self.is_visual(synset) else "non_visual"
         return TagMapping(lemma, wnid, reason, lexname)
 
     def _choose_sense(self, lemma: str) -> Any:
         """The synset of `lemma` under the ambiguity rule (rule 5)."""
-        senses = self._wn.synsets(lemma, pos="n")  # most frequent first
-        if self._sense_rule == "first":
-            return senses[0]
-        common = [s for s in senses if not _proper_name_of(s, lemma)] or senses
-        return next((s for s in common if s.lexname() in self._visual), common[0])
+        return self._sense_rule(self._wn.synsets(lemma, pos="n"), lemma, self.is_visual)
+
+    def is_visual(self, synset: Any) -> bool:
+        """The visual filter (rule 6)."""
+        return is_visual(synset, self._visual)
 
     def _stoplisted(self, text: str) -> bool:
         return text in self._stoplist or text.replace("_", "") in self._stoplist

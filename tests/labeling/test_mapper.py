@@ -109,28 +109,48 @@ def test_odd_tags_do_not_crash(mapper, tag):
 
 
 @pytest.mark.parametrize(
-    ("tag", "first_visual", "first"),
+    ("tag", "frequent_visual", "first_visual", "first"),
     [
-        ("sunset", ("sunset.n.02", "noun.phenomenon"), ("sunset.n.01", "noun.time")),
-        ("sunsetlovers", ("sunset.n.02", "noun.phenomenon"), ("sunset.n.01", "noun.time")),
-        ("kite", ("kite.n.03", "noun.artifact"), ("kite.n.01", "noun.possession")),
-        # the poets and the constellation are `Crane` only: the machine wins over them
-        ("crane", ("crane.n.04", "noun.artifact"), ("crane.n.01", "noun.person")),
+        ("sunset", "sunset.n.02", "sunset.n.02", "sunset.n.01"),  # sky, sky, time of day
+        ("sunsetlovers", "sunset.n.02", "sunset.n.02", "sunset.n.01"),
+        # every sense has tagged count 0: the animal beats the toy by lexname preference
+        ("kite", "kite.n.04", "kite.n.03", "kite.n.01"),
+        # the poets and the constellation are `Crane` only; bird (animal) > machine
+        ("crane", "crane.n.05", "crane.n.04", "crane.n.01"),
+        # count 1 each for the audacious person and the cat: the animal wins the tie
+        ("tiger", "tiger.n.02", "tiger.n.01", "tiger.n.01"),
         # the sun is an instance of star, but `sun` is also its common lemma: it stays
-        ("sun", ("sun.n.01", "noun.object"), ("sun.n.01", "noun.object")),
-        ("java", ("coffee.n.01", "noun.food"), ("java.n.01", "noun.location")),
-        ("dog", ("dog.n.01", "noun.animal"), ("dog.n.01", "noun.animal")),
+        ("sun", "sun.n.01", "sun.n.01", "sun.n.01"),
+        ("java", "coffee.n.01", "coffee.n.01", "java.n.01"),
+        ("dog", "dog.n.01", "dog.n.01", "dog.n.01"),
+        ("man", "man.n.01", "man.n.01", "man.n.01"),  # count beats preference: no game piece
     ],
 )
-def test_sense_rules(mapper, tag, first_visual, first):
+def test_sense_rules(tag, frequent_visual, first_visual, first):
     from labeling.wordnet import wordnet
 
-    by_first = HashtagMapper(wordnet(), sense_rule="first")
-    for m, (name, lexname) in ((mapper, first_visual), (by_first, first)):
+    for rule, name in (("frequent_visual", frequent_visual), ("first_visual", first_visual),
+                       ("first", first)):  # fmt: skip
+        m = HashtagMapper(wordnet(), sense_rule=rule)
         got = m.map(tag)
-        assert (m.synset(got.wnid).name(), got.lexname) == (name, lexname)
-        assert got.reason == (None if lexname != "noun.time" and lexname != "noun.possession"
-                              else "non_visual")  # fmt: skip
+        synset = m.synset(got.wnid)
+        assert synset.name() == name, rule
+        assert (got.lexname, got.reason) == (
+            synset.lexname(),
+            None if m.is_visual(synset) else "non_visual",
+        )
+
+
+def test_visual_filter_admits_physical_things_filed_as_communication(mapper):
+    for tag, name in (("comicbook", "comic_book.n.01"), ("streetsign", "street_sign.n.01"),
+                      ("trafficlight", "traffic_light.n.01")):  # fmt: skip
+        got = mapper.map(tag)
+        assert (mapper.synset(got.wnid).name(), got.lexname, got.reason) == (
+            name,
+            "noun.communication",
+            None,
+        )
+    assert mapper.map("poem").reason == "non_visual"  # noun.communication, no physical ancestor
 
 
 def test_unknown_sense_rule_is_refused():

@@ -1,0 +1,153 @@
+"""Bench 1: hashtag -> WordNet mapping accuracy on ImageNet-1k's classes and lemmas.
+
+    .venv/bin/python -m bench.mapping_accuracy   # ~30 s; bench/out/mapping_accuracy.json
+
+Every lemma of the 1,000 ImageNet classes (timm's `imagenet_synset_to_lemma.txt`) becomes
+four hashtags: `joined` (`goldenretriever`), `camel` (`GoldenRetriever`), `plural`
+(`goldenretrievers`: regular English plural of the last word, joined) and `underscored`
+(`golden_retriever`). A tag is right when the mapper labels it (reason None) with exactly
+the class's wnid. Baseline, in the same run: the first noun sense of the raw tag in NLTK
+(`wn.synsets(tag, "n")[0]`). Misses are sorted by kind:
+
+- `ambiguous_in_imagenet`: two ImageNet classes share this hashtag (`crane`, `maillot`),
+  so at most one of them can be right;
+- `no_synset`: no noun found (reason no_match / not_noun / stoplisted ...);
+- `filtered`: the right synset, dropped by the visual filter or the stoplist;
+- `wrong_sense`: the right lemma, another of its senses chosen;
+- `wrong_lemma`: segmentation or affix stripping found another word.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+FORMS = ("joined", "camel", "plural", "underscored")
+OUT = Path(__file__).resolve().parent / "out" / "mapping_accuracy.json"
+TARGETS = {"joined": 0.85, "camel": 0.90, "plural": 0.90, "underscored": 0.90}
+
+
+def imagenet_lemmas() -> list[tuple[str, str]]:
+    """(wnid, lemma) for every lemma of the 1,000 ImageNet-1k classes, in class order."""
+    import timm
+
+    info = Path(timm.__file__).parent / "data" / "_info"
+    wnids = (info / "imagenet_synsets.txt").read_text().split()
+    lines = (info / "imagenet_synset_to_lemma.txt").read_text().splitlines()
+    lemmas = dict(line.split("\t", 1) for line in lines)
+    return [(w, lemma.strip()) for w in wnids for lemma in lemmas[w].split(",")]
+
+
+def plural(word: str) -> str:
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def hashtag_forms(lemma: str) -> dict[str, str]:
+    words = [w for w in re.split(r"[\s_\-'.]+", lemma) if w]
+    low = [w.lower() for w in words]
+    return {
+        "joined": "".join(low),
+        "camel": "".join(w[:1].upper() + w[1:] for w in words),
+        "plural": "".join(low[:-1]) + plural(low[-1]),
+        "underscored": "_".join(low),
+    }
+
+
+def miss_kind(wn, mapper, mapping, wnid: str, shared: bool) -> str:
+    if shared:
+        return "ambiguous_in_imagenet"
+    if mapping.wnid is None:
+        return "no_synset"
+    if mapping.wnid == wnid:
+        return "filtered"
+    target = mapper.synset(wnid)
+    return "wrong_sense" if target in wn.synsets(mapping.canonical, pos="n") else "wrong_lemma"
+
+
+def main() -> int:
+    from labeling.mapper import HashtagMapper
+    from labeling.senses import SENSE_RULES
+    from labeling.wordnet import wordnet
+
+    wn = wordnet()
+    pairs = imagenet_lemmas()
+    cases = [
+        (wnid, form, tag) for wnid, lemma in pairs for form, tag in hashtag_forms(lemma).items()
+    ]
+    owners: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+    for wnid, form, tag in cases:
+        owners[(form, tag.casefold())].add(wnid)
+
+    results: dict[str, dict] = {}
+    started = time.perf_counter()
+    right = collections.Counter()
+    for wnid, form, tag in cases:
+        senses = wn.synsets(tag, pos="n")
+        right[form] += bool(senses) and f"n{senses[0].offset():08d}" == wnid
+        right[form, "none"] += not senses
+    results["baseline: NLTK first noun sense"] = {
+        "seconds": round(time.perf_counter() - started, 2),
+        "accuracy": {f: right[f] / len(pairs) for f in FORMS},
+        "no_synset": {f: right[f, "none"] / len(pairs) for f in FORMS},
+    }
+    examples: dict[str, list] = {}
+    for rule in SENSE_RULES:
+        mapper = HashtagMapper(wn, sense_rule=rule)
+        started = time.perf_counter()
+        right = collections.Counter()
+        kinds: dict[str, collections.Counter] = {f: collections.Counter() for f in FORMS}
+        for wnid, form, tag in cases:
+            m = mapper.map(tag)
+            if m.reason is None and m.wnid == wnid:
+                right[form] += 1
+                continue
+            kind = miss_kind(wn, mapper, m, wnid, len(owners[(form, tag.casefold())]) > 1)
+            kinds[form][kind] += 1
+            if rule == "frequent_visual" and form == "joined":
+                got = mapper.synset(m.wnid).name() if m.wnid else m.reason
+                examples.setdefault(kind, []).append(
+                    f"{tag} -> {got} (want {mapper.synset(wnid).name()})"
+                )
+        results[f"mapper --sense-rule {rule}"] = {
+            "seconds": round(time.perf_counter() - started, 2),
+            "accuracy": {f: right[f] / len(pairs) for f in FORMS},
+            "misses_by_kind": {f: dict(kinds[f].most_common()) for f in FORMS},
+        }
+
+    print(f"ImageNet-1k: {len(pairs)} lemmas x {len(FORMS)} hashtag forms; exact-wnid accuracy")
+    print(f"  {'method':<36}" + "".join(f"{f:>13}" for f in FORMS))
+    for name, r in results.items():
+        print(f"  {name:<36}" + "".join(f"{r['accuracy'][f]:>13.1%}" for f in FORMS))
+    base = results["baseline: NLTK first noun sense"]
+    print(
+        f"  {'baseline: no synset at all':<36}"
+        + "".join(f"{base['no_synset'][f]:>13.1%}" for f in FORMS)
+    )
+    print(f"  {'target':<36}" + "".join(f"{'>=' + format(TARGETS[f], '.0%'):>13}" for f in FORMS))
+    print("\nmisses by kind, default rule (frequent_visual)")
+    default = results["mapper --sense-rule frequent_visual"]["misses_by_kind"]
+    kinds_seen = sorted({k for f in FORMS for k in default[f]})
+    for k in kinds_seen:
+        print(f"  {k:<36}" + "".join(f"{default[f].get(k, 0):>13}" for f in FORMS))
+    print("\nexamples of misses, joined form")
+    for kind, lines in sorted(examples.items()):
+        for line in lines[:6]:
+            print(f"  {kind:<22} {line}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    results["lemmas"] = len(pairs)
+    results["examples"] = {k: v[:40] for k, v in examples.items()}
+    OUT.write_text(json.dumps(results, indent=1))
+    print(f"\n-> {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

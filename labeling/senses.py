@@ -1,0 +1,144 @@
+"""Which noun sense of an ambiguous word becomes the class: the sense rules and the context rule.
+
+A sense rule is a function `(senses, lemma, visual) -> synset` over the noun synsets of one
+WordNet lemma in WordNet's order (`wn.synsets(lemma, "n")`), `visual` being the visual
+filter (`is_visual`: a visual lexicographer file, or a hyponym of `VISUAL_ANCESTORS`:
+`#comicbook` and `#streetsign` are filed under noun.communication but are things one
+photographs); `SENSE_RULES` names them:
+
+- `frequent_visual` (default). Drop the senses in which the word is only a proper name
+  (every matching lemma capitalised: `Crane` the poet, `Java` the island; `sun`, whose
+  synset also has the lemma `Sun`, stays). Among the visual senses (lexname in `visual`),
+  take the one whose lemma has the highest tagged frequency (`Lemma.count()`, SemCor
+  counts shipped with WordNet 3.0); ties, which for most rare words are 0 against 0, go to
+  the more depictable lexicographer file by `LEXNAME_PREFERENCE` (animal > artifact > food >
+  plant > object > person > location > phenomenon > substance > body), then to WordNet's
+  order. No visual sense: the first remaining sense (it is then dropped as `non_visual`).
+  So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
+  animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
+  context rule below picks the toy or the machine when the caption says so).
+- `first_visual`: the same, but WordNet's order instead of counts and preference.
+- `first`: WordNet's first noun sense, whatever it is.
+
+Why the preference: when a word names an organism and the food, plant or material made
+from it, or an object and a person who handles it, the animal or object is what a photo
+tagged with the bare word most often shows and what a detector can learn as one look.
+
+Context rule (`choose_in_context`, optional): the caption's other words and hashtag words
+(lemmatised, casefolded) are compared with each candidate visual sense's signature: the
+words of its lemmas, of the lemmas of its hypernym closure and of its direct hyponyms, and
+the content words of its gloss. The sense sharing the most distinct words wins; no shared
+word, or a tie at the top, keeps the sense rule's choice. `#crane #birdwatching` shares
+`bird` with crane.n.05 (hypernym `wading_bird`, gloss "... wading bird ..."): the bird.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+LEXNAME_PREFERENCE = (
+    "noun.animal", "noun.artifact", "noun.food", "noun.plant", "noun.object", "noun.person",
+    "noun.location", "noun.phenomenon", "noun.substance", "noun.body",
+)  # fmt: skip
+
+# Gloss words that say nothing about a sense (plus anything shorter than 3 letters).
+GLOSS_STOPWORDS = frozenset(
+    "the and for with that from which used into its are was has have been any all other "
+    "such some one two many more most very often usually especially etc".split()
+)
+
+# Physical things and signs that WordNet files under a non-visual lexname: comic_book and
+# web_site (noun.communication, hyponyms of object.n.01), street_sign, traffic_light.
+VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
+
+SenseRule = Callable[[list[Any], str, Callable[[Any], bool]], Any]
+
+
+def is_visual(synset: Any, lexnames: frozenset[str]) -> bool:
+    """The visual filter: lexname in `lexnames`, or a hyponym of a `VISUAL_ANCESTORS` synset."""
+    if synset.lexname() in lexnames:
+        return True
+    return any(h.name() in VISUAL_ANCESTORS for h in _ancestors(synset))
+
+
+@functools.cache
+def _ancestors(synset: Any) -> tuple[Any, ...]:
+    return tuple(synset.closure(lambda s: s.hypernyms() + s.instance_hypernyms()))
+
+
+def proper_name_of(synset: Any, lemma: str) -> bool:
+    """True when `synset` names `lemma` only capitalised, i.e. as a proper name."""
+    names = [n for n in synset.lemma_names() if n.casefold() == lemma.casefold()]
+    return bool(names) and all(n[:1].isupper() for n in names)
+
+
+def tagged_count(synset: Any, lemma: str) -> int:
+    """SemCor frequency of `lemma` in `synset` (0 for most rare words)."""
+    return sum(x.count() for x in synset.lemmas() if x.name().casefold() == lemma.casefold())
+
+
+def common_senses(senses: list[Any], lemma: str) -> list[Any]:
+    """`senses` without proper-name senses of `lemma` (all of them if every one is)."""
+    return [s for s in senses if not proper_name_of(s, lemma)] or senses
+
+
+def _first(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> Any:
+    return senses[0]
+
+
+def _first_visual(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> Any:
+    common = common_senses(senses, lemma)
+    return next((s for s in common if visual(s)), common[0])
+
+
+def _frequent_visual(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> Any:
+    candidates = visual_candidates(senses, lemma, visual)
+    if not candidates:
+        return common_senses(senses, lemma)[0]
+    return candidates[0]
+
+
+SENSE_RULES: dict[str, SenseRule] = {
+    "frequent_visual": _frequent_visual,
+    "first_visual": _first_visual,
+    "first": _first,
+}
+
+
+def visual_candidates(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> list[Any]:
+    """The visual, non-proper-name senses, best first under `frequent_visual`'s order."""
+    rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
+    order = {s: i for i, s in enumerate(senses)}
+    pool = [s for s in common_senses(senses, lemma) if visual(s)]
+    return sorted(
+        pool,
+        key=lambda s: (-tagged_count(s, lemma), rank.get(s.lexname(), len(rank)), order[s]),
+    )
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z]+", text.casefold()) if len(w) >= 3}
+
+
+def signature(synset: Any) -> frozenset[str]:
+    """Words that speak for `synset` in a caption (see the module docstring)."""
+    related = [synset, *synset.closure(lambda s: s.hypernyms()), *synset.hyponyms()]
+    words = {w for s in related for name in s.lemma_names() for w in _words(name)}
+    words |= _words(synset.definition()) - GLOSS_STOPWORDS
+    return frozenset(words)
+
+
+def choose_in_context(candidates: Iterable[Any], default: Any, context: set[str]) -> Any:
+    """The candidate sharing the most words with `context`; `default` when none or a tie."""
+    scored = sorted(
+        ((len(signature(s) & context), i, s) for i, s in enumerate(candidates)),
+        key=lambda t: (-t[0], t[1]),
+    )
+    if not scored or scored[0][0] == 0:
+        return default
+    if len(scored) > 1 and scored[1][0] == scored[0][0]:
+        return default
+    return scored[0][2]
