@@ -3,6 +3,9 @@
 - No weight decay on 1-D parameters (norm scales, biases) and on tokens and position
   embeddings (`cls_token`, `pos_embed`, `mask_token`): decaying them only shrinks them.
 - Frozen parameters (MAE's fixed sin-cos position embeddings) are left out.
+- Layer-wise lr decay (optional, for fine-tuning from MAE weights as BEiT/MAE do): block i
+  of a depth-L encoder gets lr_scale = decay ** (L - i), the patch embedding and tokens
+  decay ** (L + 1), the final norm and head 1.
 - Peak lr = base_lr * batch_size / 256 (the linear scaling rule MAE and MAWS use).
 - Per step: linear warmup from 0 to the peak over `warmup_steps`, then half a cosine down to
   `min_lr`. `lr_at(step)` is a pure function, so resuming at step s needs nothing stored.
@@ -22,20 +25,47 @@ def peak_lr(base_lr: float, batch_size: int) -> float:
     return base_lr * batch_size / 256
 
 
-def param_groups(named_parameters: Iterable[tuple[str, Any]], weight_decay: float) -> list[dict]:
-    """Two AdamW groups: `decay` (matrices) and `no_decay` (norms, biases, tokens)."""
-    decay, no_decay = [], []
+EMBEDDING_NAMES = ("cls_token", "pos_embed", "patch_embed", "reg_token", "mask_token")
+
+
+def layer_id(name: str, num_layers: int) -> int:
+    """0 for the embeddings, i + 1 for `blocks.i.*`, num_layers + 1 for the rest (norm, head)."""
+    parts = name.replace("_checkpoint_wrapped_module.", "").split(".")
+    if parts[0] in EMBEDDING_NAMES:
+        return 0
+    if parts[0] == "blocks" and len(parts) > 1 and parts[1].isdigit():
+        return int(parts[1]) + 1
+    return num_layers + 1
+
+
+def param_groups(
+    named_parameters: Iterable[tuple[str, Any]],
+    weight_decay: float,
+    *,
+    layer_decay: float = 1.0,
+    num_layers: int = 0,
+) -> list[dict]:
+    """AdamW groups: `decay` (matrices) and `no_decay` (norms, biases, tokens); with
+    `layer_decay` < 1, one such pair per layer, each with its `lr_scale`."""
+    groups: dict[tuple[str, int], dict] = {}
     for name, param in named_parameters:
         if not param.requires_grad:
             continue
-        if param.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES:
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay, "name": "decay"},
-        {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
-    ]
+        no_decay = param.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES
+        kind = "no_decay" if no_decay else "decay"
+        layer = layer_id(name, num_layers) if layer_decay != 1.0 else 0
+        group = groups.setdefault((kind, layer), {
+            "params": [], "weight_decay": 0.0 if no_decay else weight_decay,
+            "name": kind if layer_decay == 1.0 else f"{kind}_layer{layer}",
+            "lr_scale": layer_decay ** (num_layers + 1 - layer) if layer_decay != 1.0 else 1.0,
+        })  # fmt: skip
+        group["params"].append(param)
+    if layer_decay == 1.0:  # always both groups, decay first, even when one is empty
+        for kind, wd in (("decay", weight_decay), ("no_decay", 0.0)):
+            groups.setdefault((kind, 0), {"params": [], "weight_decay": wd, "name": kind,
+                                          "lr_scale": 1.0})  # fmt: skip
+        return [groups[("decay", 0)], groups[("no_decay", 0)]]
+    return [groups[key] for key in sorted(groups, key=lambda k: (k[1], k[0]))]
 
 
 def create_optimizer(
@@ -44,10 +74,14 @@ def create_optimizer(
     lr: float,
     weight_decay: float,
     betas: tuple[float, float] = (0.9, 0.999),
+    layer_decay: float = 1.0,
+    num_layers: int = 0,
 ) -> Any:
     import torch
 
-    groups = param_groups(model.named_parameters(), weight_decay)
+    groups = param_groups(
+        model.named_parameters(), weight_decay, layer_decay=layer_decay, num_layers=num_layers
+    )
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
@@ -71,5 +105,5 @@ class CosineSchedule:
     def apply(self, optimizer: Any, step: int) -> float:
         lr = self.lr_at(step)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr

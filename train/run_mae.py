@@ -13,57 +13,40 @@ Peak lr = base_lr * batch_size / 256, AdamW betas (0.9, 0.95) as in MAE.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curation.errors import UsageError
-from curation.layout import write_meta
 from curation.options import parse_options
 from train.models import MODEL_NAMES, parse_name
+from train.recipe import TrainOptions
 
 PREVIEW_SAMPLES = 8
+ENCODER_PREFIX = "encoder."
 
 
 @dataclass(frozen=True)
-class MaeOptions:
+class MaeOptions(TrainOptions):
     """MAE pre-pretraining on the train shards (no labels)."""
 
-    shards: str = field(metadata={"help": "folder with manifest.json (`curate shard` output)"})
-    out: str = field(metadata={"help": "run folder to write"})
     model: str = field(default="vit_tiny_patch16", metadata={"help": ", ".join(MODEL_NAMES)})
-    image_size: int | None = field(
-        default=None, metadata={"help": "pixels; default: the shards' size in whole patches"}
-    )
-    steps: int = 1000
-    batch_size: int = 64
     base_lr: float = field(default=1.5e-4, metadata={"help": "peak lr = base_lr * batch / 256"})
-    weight_decay: float = 0.05
-    warmup_steps: int = 100
     mask_ratio: float = 0.75
     decoder_depth: int = 8
     decoder_dim: int = 512
     decoder_heads: int = 16
-    min_scale: float = field(default=0.2, metadata={"help": "random-resized-crop min area"})
-    clip_grad: float = field(default=0.0, metadata={"help": "max gradient norm; 0: off"})
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = field(default=0, metadata={"help": "checkpoint every N steps; 0: at end"})
-    num_workers: int = 0
-    overwrite: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         parse_name(self.model)
-        if self.steps < 1 or self.batch_size < 1 or self.log_every < 1:
-            raise UsageError("--steps, --batch-size and --log-every must be at least 1")
         if not 0.0 < self.mask_ratio < 1.0:
             raise UsageError(f"--mask-ratio must lie in (0, 1), got {self.mask_ratio}")
         if self.decoder_dim % self.decoder_heads or self.decoder_dim % 4:
             raise UsageError("--decoder-dim must be a multiple of --decoder-heads and of 4")
-        if self.decoder_depth < 1 or self.warmup_steps < 0 or self.num_workers < 0:
-            raise UsageError("--decoder-depth >= 1, --warmup-steps >= 0, --num-workers >= 0")
+        if self.decoder_depth < 1:
+            raise UsageError("--decoder-depth must be at least 1")
 
 
 def build_mae(opts: MaeOptions, image_size: int) -> Any:
@@ -78,14 +61,12 @@ def build_mae(opts: MaeOptions, image_size: int) -> Any:
     )
 
 
-def write_reconstructions(mae: Any, images: Any, mask_ratio: float, path: Path) -> None:
-    """PNG grid, one row per image: original | masked input (grey) | reconstruction.
+def reconstructions(mae: Any, images: Any, mask_ratio: float) -> Any:
+    """A PIL picture, one row per image: original | masked input (grey) | reconstruction.
 
     images: [N, 3, S, S] normalised, on the model's device. The reconstruction shows the
     visible patches as they were and the predicted pixels in the masked ones, as MAE does.
     """
-    import os
-
     import torch
     from PIL import Image
 
@@ -111,79 +92,91 @@ def write_reconstructions(mae: Any, images: Any, mask_ratio: float, path: Path) 
         grid = (grid * std[0] + mean[0]).clamp(0, 1).mul(255).byte().permute(1, 2, 0)
     picture = Image.fromarray(grid.cpu().numpy())
     scale = max(1, 96 // images.shape[-1])  # small demo images are enlarged to be seen
-    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+
+
+def save_png(picture: Any, path: Path) -> None:
+    import os
+
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     picture.save(tmp, format="PNG")
     os.replace(tmp, path)
 
 
+class MaeTask:
+    """train.trainer.Task for MAE: file keys are the encoder's timm names + `decoder.*`."""
+
+    kind = "mae"
+    num_classes = 0
+
+    def __init__(self, opts: MaeOptions, manifest: Any) -> None:
+        self.opts, self.manifest = opts, manifest
+        self.model_name, self.image_size = opts.model, opts.image_size
+
+    def build(self) -> Any:
+        return build_mae(self.opts, self.image_size)
+
+    def loss(self, model: Any, batch: tuple[Any, ...]) -> Any:
+        return model(batch[0], self.opts.mask_ratio)[0]  # labels are not used by MAE
+
+    def create_optimizer(self, module: Any, lr: float) -> Any:
+        from train.optim import create_optimizer
+
+        return create_optimizer(
+            module, lr=lr, weight_decay=self.opts.weight_decay, betas=(0.9, 0.95)
+        )
+
+    def to_file(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {k.removeprefix(ENCODER_PREFIX): v for k, v in state.items()}
+
+    def from_file(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {k if k.startswith("decoder.") else ENCODER_PREFIX + k: v for k, v in state.items()}
+
+    def create_ema(self, module: Any) -> Any:
+        return None
+
+    def at_checkpoint(self, module: Any, step: int, run_dir: Path | None) -> None:
+        """reconstructions.png from the val split (train if val is empty), fixed masks.
+
+        Called on every rank (an FSDP forward is collective); writes where run_dir is set."""
+        import torch
+
+        from shards.loader import make_loader
+
+        split = "val" if self.manifest.count("val") else "train"
+        preview = make_loader(self.manifest, split, batch_size=PREVIEW_SAMPLES,
+                              image_size=self.image_size, train=False)  # fmt: skip
+        images = next(iter(preview))[0].to(next(module.parameters()).device)
+        was_training = module.training
+        with torch.random.fork_rng(devices=[]):  # the training RNG stream is left untouched
+            torch.manual_seed(self.opts.seed)  # the same masks at every checkpoint
+            picture = reconstructions(module, images, self.opts.mask_ratio)
+        if run_dir is not None:
+            save_png(picture, run_dir / "reconstructions.png")
+        module.train(was_training)
+
+    def counts(self, module: Any) -> dict[str, Any]:
+        from train.models import count_parameters
+
+        return {
+            "parameters_encoder": count_parameters(module.encoder),
+            "parameters_total": count_parameters(module),
+        }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_options(MaeOptions, argv, prog="train mae")
-    import torch
-
-    from shards.loader import make_loader
     from shards.manifest import read_manifest
-    from train.checkpoint import checkpoint_name, save_checkpoint
-    from train.loop import LoopPlan, pick_device, prepare_run_dir, run_steps
-    from train.models import count_parameters, resolve_image_size
-    from train.optim import CosineSchedule, create_optimizer, peak_lr
+    from train.models import resolve_image_size
+    from train.trainer import fit
 
-    started = time.time()
     manifest = read_manifest(opts.shards)
     image_size = resolve_image_size(opts.model, opts.image_size, manifest.image_size)
     opts = dataclasses.replace(opts, image_size=image_size)  # the resolved config is saved
-    batches = make_loader(
-        manifest, "train", batch_size=opts.batch_size, image_size=image_size, train=True,
-        seed=opts.seed, num_workers=opts.num_workers, min_scale=opts.min_scale,
-    )  # fmt: skip
-    run_dir = prepare_run_dir(opts.out, opts.overwrite)
-
-    torch.manual_seed(opts.seed)
-    device = pick_device()
-    mae = build_mae(opts, image_size).to(device)
-    lr = peak_lr(opts.base_lr, opts.batch_size)  # e.g. 1.5e-4 * 64 / 256 = 3.75e-5
-    optimizer = create_optimizer(mae, lr=lr, weight_decay=opts.weight_decay, betas=(0.9, 0.95))
-    schedule = CosineSchedule(peak=lr, total_steps=opts.steps, warmup_steps=opts.warmup_steps)
-
-    def step_loss(batch: tuple[Any, ...]) -> Any:
-        images = batch[0]  # labels are not used by MAE
-        return mae(images, opts.mask_ratio)[0]
-
-    def save(step: int) -> None:
-        save_checkpoint(
-            run_dir / checkpoint_name(step), mae.checkpoint_state(), kind="mae",
-            model=opts.model, image_size=image_size, num_classes=0, config=opts,
-            vocab_hash=manifest.vocab_hash,
-        )  # fmt: skip
-
-    plan = LoopPlan(
-        steps=opts.steps, batch_size=opts.batch_size, log_every=opts.log_every,
-        save_every=opts.save_every, clip_grad=opts.clip_grad,
-    )  # fmt: skip
-    summary = run_steps(
-        batches, step_loss, mae, optimizer, schedule, plan, run_dir, save, device=device,
-        desc="mae",
-    )  # fmt: skip
-
-    preview_split = "val" if manifest.count("val") else "train"
-    preview = make_loader(
-        manifest, preview_split, batch_size=PREVIEW_SAMPLES, image_size=image_size, train=False
-    )
-    images = next(iter(preview))[0].to(device)
-    torch.manual_seed(opts.seed)  # the same masks every time for the same run
-    write_reconstructions(mae, images, opts.mask_ratio, run_dir / "reconstructions.png")
-
-    counts = {
-        **summary,
-        "parameters_encoder": count_parameters(mae.encoder),
-        "parameters_total": count_parameters(mae),
-        "train_samples": manifest.count("train"),
-        "epochs": round(opts.steps * opts.batch_size / max(1, manifest.count("train")), 3),
-        "device": str(device),
-    }
-    write_meta(run_dir, config=opts, counts=counts, started=started)
-    print(
-        f"mae: {opts.steps} steps, loss {summary['first_loss']:.4f} -> "
-        f"{summary['final_loss']:.4f}, {summary['images_per_s']:.1f} images/s; wrote {run_dir}"
-    )
+    counts = fit(opts, MaeTask(opts, manifest), manifest, desc="mae")
+    if counts["first_loss"] is not None:
+        print(
+            f"mae: {counts['steps']} steps, loss {counts['first_loss']:.4f} -> "
+            f"{counts['final_loss']:.4f}, {counts['images_per_s']:.1f} images/s; wrote {opts.out}"
+        )
     return 0

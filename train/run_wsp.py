@@ -18,25 +18,23 @@ metadata `vocab_hash` of the shards), `log.jsonl`, `meta.json`.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from curation.errors import UsageError
-from curation.layout import write_meta
 from curation.options import parse_options
 from train.models import MODEL_NAMES, parse_name
+from train.recipe import TrainOptions
 
 DEFAULT_MODEL = "vit_tiny_patch16"
 
 
 @dataclass(frozen=True)
-class WspOptions:
+class WspOptions(TrainOptions):
     """Weakly supervised pretraining on hashtag labels, from an MAE encoder or from scratch."""
 
-    shards: str = field(metadata={"help": "folder with manifest.json (`curate shard` output)"})
-    out: str = field(metadata={"help": "run folder to write"})
     init: str | None = field(
         default=None, metadata={"help": "MAE checkpoint (file or run folder) for the encoder"}
     )
@@ -44,34 +42,23 @@ class WspOptions:
         default=None,
         metadata={"help": f"default: --init's, else {DEFAULT_MODEL}; {', '.join(MODEL_NAMES)}"},
     )
-    image_size: int | None = field(
-        default=None, metadata={"help": "pixels; default: --init's, else the shards' size"}
-    )
-    steps: int = 1000
-    batch_size: int = 64
-    base_lr: float = field(default=1e-3, metadata={"help": "peak lr = base_lr * batch / 256"})
-    weight_decay: float = 0.05
-    warmup_steps: int = 100
+    min_scale: float = field(default=0.08, metadata={"help": "random-resized-crop min area"})
+    clip_grad: float = field(default=1.0, metadata={"help": "max gradient norm; 0: off"})
     label_smoothing: float = 0.0
     drop_path: float = 0.0
-    min_scale: float = field(default=0.08, metadata={"help": "random-resized-crop min area"})
+    mixup: float = field(default=0.0, metadata={"help": "mixup Beta(a, a) parameter; 0: off"})
+    layer_decay: float = field(default=1.0, metadata={"help": "layer-wise lr decay; 1: off"})
+    ema: float = field(default=0.0, metadata={"help": "EMA decay of the weights, e.g. 0.9999"})
     balance: bool = field(default=True, metadata={"help": "resample by class-balancing weights"})
-    clip_grad: float = field(default=1.0, metadata={"help": "max gradient norm; 0: off"})
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = field(default=0, metadata={"help": "checkpoint every N steps; 0: at end"})
-    num_workers: int = 0
-    overwrite: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.model is not None:
             parse_name(self.model)
-        if self.steps < 1 or self.batch_size < 1 or self.log_every < 1:
-            raise UsageError("--steps, --batch-size and --log-every must be at least 1")
         if not 0.0 <= self.label_smoothing < 1.0 or not 0.0 <= self.drop_path < 1.0:
             raise UsageError("--label-smoothing and --drop-path must lie in [0, 1)")
-        if self.warmup_steps < 0 or self.num_workers < 0:
-            raise UsageError("--warmup-steps and --num-workers must be >= 0")
+        if self.mixup < 0 or not 0.0 < self.layer_decay <= 1.0 or not 0.0 <= self.ema < 1.0:
+            raise UsageError("--mixup >= 0, --layer-decay in (0, 1], --ema in [0, 1)")
 
 
 def resolve(opts: WspOptions, stored_image_size: int) -> WspOptions:
@@ -92,74 +79,87 @@ def resolve(opts: WspOptions, stored_image_size: int) -> WspOptions:
     return dataclasses.replace(opts, model=model, image_size=image_size, init=init)
 
 
+class WspTask:
+    """train.trainer.Task for WSP: file keys are timm's, `head.*` included."""
+
+    kind = "wsp"
+
+    def __init__(self, opts: WspOptions, manifest: Any) -> None:
+        assert opts.model is not None and opts.image_size is not None  # filled by resolve
+        self.opts, self.manifest = opts, manifest
+        self.model_name, self.image_size = opts.model, opts.image_size
+        self.num_classes = manifest.num_classes
+        self.fresh: list[str] = []
+
+    def build(self) -> Any:
+        from train.wsp import create_wsp_model
+
+        model, self.fresh = create_wsp_model(
+            self.model_name, self.image_size, self.num_classes, init=self.opts.init,
+            drop_path=self.opts.drop_path,
+        )  # fmt: skip
+        return model
+
+    def loss(self, model: Any, batch: tuple[Any, ...]) -> Any:
+        from train.mixup import mixup
+        from train.wsp import multilabel_softmax_loss
+
+        images, targets, _ = batch  # weights already acted through --balance resampling
+        smoothing = self.opts.label_smoothing
+        if self.opts.mixup <= 0:
+            return multilabel_softmax_loss(model(images), targets, smoothing).mean()
+        images, targets_a, targets_b, lam = mixup(images, targets, self.opts.mixup)
+        logits = model(images)
+        loss_a = multilabel_softmax_loss(logits, targets_a, smoothing)
+        loss_b = multilabel_softmax_loss(logits, targets_b, smoothing)
+        return (lam * loss_a + (1 - lam) * loss_b).mean()
+
+    def create_optimizer(self, module: Any, lr: float) -> Any:
+        from train.optim import create_optimizer
+
+        return create_optimizer(
+            module, lr=lr, weight_decay=self.opts.weight_decay,
+            layer_decay=self.opts.layer_decay, num_layers=len(module.blocks),
+        )  # fmt: skip
+
+    def to_file(self, state: dict[str, Any]) -> dict[str, Any]:
+        return state
+
+    def from_file(self, state: dict[str, Any]) -> dict[str, Any]:
+        return state
+
+    def create_ema(self, module: Any) -> Any:
+        from train.ema import ModelEma
+
+        return ModelEma(module, self.opts.ema) if self.opts.ema > 0 else None
+
+    def at_checkpoint(self, module: Any, step: int, run_dir: Path | None) -> None:
+        pass
+
+    def counts(self, module: Any) -> dict[str, Any]:
+        from train.models import count_parameters
+
+        return {
+            "parameters": count_parameters(module),
+            "initialised_from": self.opts.init,
+            "fresh_keys": self.fresh if self.opts.init else "all",
+            "num_classes": self.num_classes,
+        }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_options(WspOptions, argv, prog="train wsp")
-    import torch
-
-    from shards.loader import make_loader
     from shards.manifest import read_manifest
-    from train.checkpoint import checkpoint_name, save_checkpoint
-    from train.loop import LoopPlan, pick_device, prepare_run_dir, run_steps
-    from train.models import count_parameters
-    from train.optim import CosineSchedule, create_optimizer, peak_lr
-    from train.wsp import create_wsp_model, multilabel_softmax_loss
+    from train.trainer import fit
 
-    started = time.time()
     manifest = read_manifest(opts.shards)
     if manifest.num_classes < 2:
         raise UsageError(f"{manifest.folder}: WSP needs at least 2 classes in the manifest")
     opts = resolve(opts, manifest.image_size)
-    assert opts.model is not None and opts.image_size is not None  # filled by resolve
-    batches = make_loader(
-        manifest, "train", batch_size=opts.batch_size, image_size=opts.image_size, train=True,
-        seed=opts.seed, num_workers=opts.num_workers, balance=opts.balance,
-        min_scale=opts.min_scale,
-    )  # fmt: skip
-    run_dir = prepare_run_dir(opts.out, opts.overwrite)
-
-    torch.manual_seed(opts.seed)
-    device = pick_device()
-    model, fresh = create_wsp_model(
-        opts.model, opts.image_size, manifest.num_classes, init=opts.init,
-        drop_path=opts.drop_path,
-    )  # fmt: skip
-    model = model.to(device)
-    lr = peak_lr(opts.base_lr, opts.batch_size)  # e.g. 1e-3 * 64 / 256 = 2.5e-4
-    optimizer = create_optimizer(model, lr=lr, weight_decay=opts.weight_decay)
-    schedule = CosineSchedule(peak=lr, total_steps=opts.steps, warmup_steps=opts.warmup_steps)
-
-    def step_loss(batch: tuple[Any, ...]) -> Any:
-        images, targets, _ = batch  # weights already acted through --balance resampling
-        return multilabel_softmax_loss(model(images), targets, opts.label_smoothing).mean()
-
-    def save(step: int) -> None:
-        save_checkpoint(
-            run_dir / checkpoint_name(step), model.state_dict(), kind="wsp", model=opts.model,
-            image_size=opts.image_size, num_classes=manifest.num_classes, config=opts,
-            vocab_hash=manifest.vocab_hash,
-        )  # fmt: skip
-
-    plan = LoopPlan(
-        steps=opts.steps, batch_size=opts.batch_size, log_every=opts.log_every,
-        save_every=opts.save_every, clip_grad=opts.clip_grad,
-    )  # fmt: skip
-    summary = run_steps(
-        batches, step_loss, model, optimizer, schedule, plan, run_dir, save, device=device,
-        desc="wsp",
-    )  # fmt: skip
-    counts = {
-        **summary,
-        "parameters": count_parameters(model),
-        "initialised_from": opts.init,
-        "fresh_keys": fresh if opts.init else "all",
-        "num_classes": manifest.num_classes,
-        "train_samples": manifest.count("train"),
-        "epochs": round(opts.steps * opts.batch_size / max(1, manifest.count("train")), 3),
-        "device": str(device),
-    }
-    write_meta(run_dir, config=opts, counts=counts, started=started)
-    print(
-        f"wsp: {opts.steps} steps, loss {summary['first_loss']:.4f} -> "
-        f"{summary['final_loss']:.4f}, {summary['images_per_s']:.1f} images/s; wrote {run_dir}"
-    )
+    counts = fit(opts, WspTask(opts, manifest), manifest, desc="wsp")
+    if counts["first_loss"] is not None:
+        print(
+            f"wsp: {counts['steps']} steps, loss {counts['first_loss']:.4f} -> "
+            f"{counts['final_loss']:.4f}, {counts['images_per_s']:.1f} images/s; wrote {opts.out}"
+        )
     return 0

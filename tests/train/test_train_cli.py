@@ -47,7 +47,8 @@ def wsp_run(shards_dir: Path, mae_run: Path) -> Path:
 
 def test_mae_run_writes_its_files(mae_run: Path) -> None:
     names = sorted(p.name for p in mae_run.iterdir())
-    assert names == ["checkpoint-000020.safetensors", "checkpoint-000040.safetensors",
+    assert names == ["checkpoint-000020.safetensors", "checkpoint-000020.state.pt",
+                     "checkpoint-000040.safetensors", "checkpoint-000040.state.pt",
                      "log.jsonl", "meta.json", "reconstructions.png"]  # fmt: skip
     lines = log_lines(mae_run)
     assert [x["step"] for x in lines] == [5, 10, 15, 20, 25, 30, 35, 40]
