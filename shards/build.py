@@ -5,8 +5,18 @@ carry a vocabulary label are ever downloaded), joins `DIR/metadata/*.parquet` on
 and caption, and `DIR/vocab/vocab.parquet` for the manifest's classes and `vocab_hash`.
 
 Images come from two sources, both producing a fetched table (see `shards.crawl`):
-http(s) urls are crawled with img2dataset into `DIR/crawl/http/`, `file://` urls are read
-from disk into `DIR/crawl/local/`; any other scheme is recorded as `unsupported_url`.
+http(s) urls are crawled with img2dataset into `DIR/crawl/http/` (resumable: a rerun crawls
+only what failed or was never attempted), `file://` urls (and `file://...tar#member` tar
+members) are read from disk into `DIR/crawl/local/` unless `--no-file-urls`; any other
+scheme is recorded as `unsupported_url`.
+
+Then, among the successes, in this order (each a status in downloads.parquet, so
+success + failed == attempted still holds):
+
+    duplicate_image       same sha256 of the original bytes as a sample with a smaller uid
+                          (`--dedup-content`, on by default)
+    near_eval_duplicate   dHash (64 bit, of the stored image) within `--near-duplicate-bits`
+                          of an image under `--decontaminate DIR` (an evaluation set)
 
 Writes `DIR/shards/` atomically (the whole folder appears at once, or not at all):
 
@@ -19,11 +29,18 @@ Writes `DIR/shards/` atomically (the whole folder appears at once, or not at all
 Split: a sample is val when int(md5(uid)[:8], 16) / 2**32 < val_fraction, so a uid keeps
 its split as the data grows. Order within a split: by md5(f"{seed}:{uid}"), a shuffle that
 is the same for the same seed on any machine.
+
+Killed at any moment and re-run, it writes the same shards as an uninterrupted run: the
+crawl resumes from its complete img2dataset shards, the staged `shards.tmp-PID` folder of
+the dead run is removed, and everything after the crawl is a pure function of its rows.
+`--reshard N` rewrites existing shards with N samples each (`shards.reshard`), no crawl.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +50,17 @@ from typing import Any
 from curation.errors import UsageError
 from curation.layout import DatasetRoot, require_parquet, staged_dir, write_json_atomic, write_meta
 from curation.options import parse_options
-from shards.crawl import RESIZE_MODES, SUCCESS, CrawlSettings, ResizePolicy, crawl_stats
+from shards.crawl import (
+    CRAWL_SHARD_SIZE,
+    DISALLOWED_DIRECTIVES,
+    DISTRIBUTORS,
+    RESIZE_MODES,
+    SUCCESS,
+    CrawlSettings,
+    ResizePolicy,
+    check_distributor,
+    crawl_stats,
+)
 from shards.manifest import SPLITS, ShardInfo, manifest_dict
 
 LABEL_COLUMNS = ("uid", "class_ids", "wnids", "hashtags", "keep", "weight")
@@ -48,7 +75,10 @@ class ShardOptions:
     """Download or read the labeled images and write webdataset shards under DIR/shards."""
 
     root: str = field(metadata={"help": "dataset folder (holds labels/, metadata/, vocab/)"})
-    image_size: int = field(default=256, metadata={"help": "shorter side of stored images"})
+    image_size: int = field(
+        default=256,
+        metadata={"help": "shorter side of stored images; 256 leaves room for a 224 crop"},
+    )
     resize_mode: str = field(
         default="keep_ratio",
         metadata={"help": "keep_ratio keeps the whole image; center_crop stores squares",
@@ -64,16 +94,57 @@ class ShardOptions:
     user_agent_token: str = field(
         default="mawskit", metadata={"help": "User-Agent token; X-Robots-Tag rules for it apply"}
     )
+    disallowed_header_directives: tuple[str, ...] = field(
+        default=DISALLOWED_DIRECTIVES,
+        metadata={"help": "X-Robots-Tag directives that refuse an image ('none': honour none)"},
+    )
+    distributor: str = field(
+        default="multiprocessing",
+        metadata={"help": "img2dataset distributor (pyspark/ray run on their cluster)",
+                  "choices": DISTRIBUTORS},
+    )  # fmt: skip
+    crawl_shard_size: int = field(
+        default=CRAWL_SHARD_SIZE, metadata={"help": "urls per img2dataset shard (unit of resume)"}
+    )
+    file_urls: bool = field(
+        default=True,
+        metadata={"help": "read file:// urls from this disk (--no-file-urls for web lists)"},
+    )
+    dedup_content: bool = field(
+        default=True, metadata={"help": "drop images whose original bytes repeat (sha256)"}
+    )
+    decontaminate: str | None = field(
+        default=None, metadata={"help": "folder of evaluation images: drop near-duplicates"}
+    )
+    near_duplicate_bits: int = field(
+        default=4, metadata={"help": "max dHash Hamming distance (of 64) to an eval image"}
+    )
+    reshard: int = field(
+        default=0, metadata={"help": "N > 0: rewrite the existing shards with N samples each"}
+    )
 
     def __post_init__(self) -> None:
-        positive = ("image_size", "samples_per_shard", "processes", "threads", "timeout")
+        positive = ("image_size", "samples_per_shard", "processes", "threads", "timeout",
+                    "crawl_shard_size")  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.retries < 0:
-            raise UsageError("--retries must be >= 0")
+        for name in ("retries", "reshard"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 0")
+        if not 0 <= self.near_duplicate_bits <= 64:
+            raise UsageError("--near-duplicate-bits must be in [0, 64]")
         if not 0.0 <= self.val_fraction < 1.0:
             raise UsageError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.decontaminate is not None and not Path(self.decontaminate).is_dir():
+            raise UsageError(f"--decontaminate: no such folder {self.decontaminate}")
+        try:
+            check_distributor(self.distributor)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+
+    def header_directives(self) -> tuple[str, ...]:
+        return tuple(d for d in self.disallowed_header_directives if d.lower() != "none")
 
 
 def split_of(uid: str, val_fraction: float) -> str:
@@ -87,12 +158,12 @@ def order_key(uid: str, seed: int) -> str:
     return hashlib.md5(f"{seed}:{uid}".encode()).hexdigest()
 
 
-def url_source(url: str) -> str | None:
+def url_source(url: str, file_urls: bool = True) -> str | None:
     """Which image source handles `url`: "http", "file", or None (unsupported)."""
     lowered = url.lower()
     if lowered.startswith(("http://", "https://")):
         return "http"
-    if lowered.startswith("file://"):
+    if lowered.startswith("file://") and file_urls:
         return "file"
     return None
 
@@ -111,7 +182,9 @@ def _check_columns(con: Any, glob: str, needed: Sequence[str], what: str) -> Non
         raise UsageError(f"{what} lack column(s) {', '.join(missing)} ({glob})")
 
 
-def load_candidates(con: Any, root: DatasetRoot, val_fraction: float, seed: int) -> Any:
+def load_candidates(
+    con: Any, root: DatasetRoot, val_fraction: float, seed: int, file_urls: bool = True
+) -> Any:
     """Kept labeled samples joined to metadata, as an Arrow table with split and order.
 
     Columns: uid, url, caption, class_ids, wnids, hashtags, weight, split, order_key, source
@@ -138,7 +211,8 @@ def load_candidates(con: Any, root: DatasetRoot, val_fraction: float, seed: int)
     urls = table.column("url").to_pylist()
     table = table.append_column("split", pa.array([split_of(u, val_fraction) for u in uids]))
     table = table.append_column("order_key", pa.array([order_key(u, seed) for u in uids]))
-    return table.append_column("source", pa.array([url_source(u) for u in urls], pa.string()))
+    sources = [url_source(u, file_urls) for u in urls]
+    return table.append_column("source", pa.array(sources, pa.string()))
 
 
 def count_label_rows(con: Any, root: DatasetRoot) -> dict[str, int]:
@@ -151,8 +225,11 @@ def count_label_rows(con: Any, root: DatasetRoot) -> dict[str, int]:
     return {"label_rows": int(total), "dropped_by_cap": int(total - kept), "kept": int(kept)}
 
 
-def fetch_images(candidates: Any, root: DatasetRoot, opts: ShardOptions) -> list[Path]:
-    """Crawl the http(s) candidates and read the file:// ones; return fetched-table parquets."""
+def fetch_images(
+    candidates: Any, root: DatasetRoot, opts: ShardOptions
+) -> tuple[list[Path], dict[str, int]]:
+    """Crawl the http(s) candidates and read the file:// ones; return the fetched-table
+    parquets and the crawl's resume counts (crawled_now, reused, parts)."""
     from shards.crawl import crawl_images
     from shards.local import read_local_images
 
@@ -163,6 +240,9 @@ def fetch_images(candidates: Any, root: DatasetRoot, opts: ShardOptions) -> list
         timeout=opts.timeout,
         retries=opts.retries,
         user_agent_token=opts.user_agent_token,
+        disallowed_header_directives=opts.header_directives(),
+        distributor=opts.distributor,
+        shard_size=opts.crawl_shard_size,
     )
     by_source: dict[str, tuple[list[str], list[str]]] = {"http": ([], []), "file": ([], [])}
     for uid, url, source in zip(
@@ -174,15 +254,18 @@ def fetch_images(candidates: Any, root: DatasetRoot, opts: ShardOptions) -> list
         if source is not None:
             by_source[source][0].append(uid)
             by_source[source][1].append(url)
-    parts = crawl_images(*by_source["http"], root.crawl, policy, settings)
+    crawl = crawl_images(*by_source["http"], root.crawl, policy, settings)
+    parts = list(crawl.parts)
     parts += read_local_images(*by_source["file"], root.crawl, policy, threads=opts.threads)
-    return parts
+    resume = {"crawled_now": crawl.crawled_now, "reused": crawl.reused, "parts": len(crawl.parts)}
+    return parts, resume
 
 
 def register_outcomes(con: Any, candidates: Any, parts: list[Path]) -> None:
     """Register `candidates` in DuckDB and build the temp table `outcome`: one row per
-    candidate with uid, url, status, error_message, width, height, split, order_key and
-    part (the fetched parquet that holds its pixels, null unless fetched)."""
+    candidate with uid, url, status, error_message, width, height, sha256, split, order_key
+    and part (the fetched parquet that holds its pixels, null unless fetched). A uid with
+    rows in several parts (failed, then retried) takes its success, else its latest row."""
     from shards.crawl import fetched_schema
 
     con.register("candidates", candidates)
@@ -196,16 +279,18 @@ def register_outcomes(con: Any, candidates: Any, parts: list[Path]) -> None:
         f"""
         CREATE TEMP TABLE outcome AS
         WITH f AS (
-            SELECT uid, status, error_message, width, height, filename FROM {fetched}
-            QUALIFY row_number() OVER (PARTITION BY uid ORDER BY status <> 'success') = 1
+            SELECT uid, status, error_message, width, height, sha256, filename FROM {fetched}
+            QUALIFY row_number() OVER (
+                PARTITION BY uid ORDER BY status <> 'success', filename DESC) = 1
         )
         SELECT c.uid, c.url,
                coalesce(f.status, CASE WHEN c.source IS NULL THEN '{UNSUPPORTED_URL}'
                                        ELSE '{NOT_FETCHED}' END) AS status,
                CASE WHEN f.status IS NOT NULL THEN f.error_message
                     WHEN c.source IS NULL THEN 'no image source for this url scheme'
+                         || ' (http, https; file only with --file-urls)'
                     ELSE 'the image source returned no row for this uid' END AS error_message,
-               f.width, f.height, c.split, c.order_key, f.filename AS part
+               f.width, f.height, f.sha256, c.split, c.order_key, f.filename AS part
         FROM candidates AS c LEFT JOIN f USING (uid)
         """
     )
@@ -278,6 +363,46 @@ def failure_summary(counts: dict[str, Any]) -> str:
     return f"{counts['attempted']} attempted, failed: {kinds}; most common: {top!r}"
 
 
+def remove_dead_staging(final: Path) -> list[Path]:
+    """Remove `final.tmp-PID` folders (and `final.old-PID`) left by runs whose PID is gone:
+    a killed `curate shard` cannot clean up after itself. Returns what was removed."""
+    removed = []
+    for path in sorted(final.parent.glob(f"{final.name}.tmp-*")) + sorted(
+        final.parent.glob(f"{final.name}.old-*")
+    ):
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def filter_successes(con: Any, parts: list[Path], opts: ShardOptions) -> dict[str, int]:
+    """Content dedup and decontamination (`shards.dedup`) over `outcome`; their counts."""
+    from shards.dedup import mark_content_duplicates, mark_near_eval_duplicates
+
+    counts = {"duplicate_images": mark_content_duplicates(con) if opts.dedup_content else 0}
+    if opts.decontaminate is not None and parts:
+        files = "[" + ", ".join(_sql_path(p) for p in parts) + "]"
+        relation = f"read_parquet({files}, union_by_name = true, filename = true)"
+        counts.update(
+            mark_near_eval_duplicates(
+                con, relation, Path(opts.decontaminate), opts.near_duplicate_bits
+            )
+        )
+    return counts
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_options(ShardOptions, argv, prog="curate shard")
     import duckdb
@@ -286,16 +411,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.time()
     root = DatasetRoot(opts.root)
+    remove_dead_staging(root.shards)
+    if opts.reshard:
+        from shards.reshard import reshard
+
+        counts = reshard(root.shards, opts.reshard, config=opts, started=started)
+        print(f"resharded {counts['samples']} samples into {counts['shards']} -> {root.shards}")
+        return 0
     con = duckdb.connect()
-    candidates = load_candidates(con, root, opts.val_fraction, opts.seed)
+    candidates = load_candidates(con, root, opts.val_fraction, opts.seed, opts.file_urls)
     vocab = read_vocab(root.vocab)
     if candidates.num_rows == 0:
         raise UsageError(f"no kept labeled sample has a url in {root.metadata}; nothing to shard")
-    parts = fetch_images(candidates, root, opts)
+    parts, resume = fetch_images(candidates, root, opts)
     register_outcomes(con, candidates, parts)
+    filtered = filter_successes(con, parts, opts)
     counts = {**count_label_rows(con, root), "candidates": candidates.num_rows}
     counts.update(outcome_counts(con))
-    counts["img2dataset"] = crawl_stats(root.crawl)  # its own tallies, for cross-checking
+    counts.update(filtered)
+    counts["crawl"] = resume
+    counts["img2dataset"] = crawl_stats(root.crawl)  # its own tallies, over all crawl parts
     if counts["success"] == 0:
         raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
 

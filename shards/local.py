@@ -1,8 +1,14 @@
 """Read `file://` images from disk into a fetched table, without HTTP or img2dataset workers.
 
 Writes `crawl_dir/local/part-000000.parquet` with the fetched-table schema of `shards.crawl`
-(uid, url, status, error_message, width, height, jpg), one row per url in input order. The
-pixels go through the same `ResizePolicy` (img2dataset's `Resizer`) as crawled images.
+(uid, url, status, error_message, width, height, sha256, jpg), one row per url in input
+order. The pixels go through the same `ResizePolicy` (img2dataset's `Resizer`) as crawled
+images; `sha256` is of the file's bytes, as `shards.crawl` hashes the downloaded bytes.
+
+A url with a fragment names a member of a tar file: `file:///data/000001.tar#0042.jpg` is
+member `0042.jpg` of `/data/000001.tar` (what `curate ingest` writes for existing
+webdataset tars). `Path.as_uri()` escapes a literal `#` as `%23`, so a fragment is never
+part of a file name.
 
 Failures are rows, as in img2dataset's vocabulary:
 
@@ -12,8 +18,11 @@ Failures are rows, as in img2dataset's vocabulary:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
+import tarfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,18 +44,44 @@ def file_uri_to_path(url: str) -> Path:
     return Path(url2pathname(unquote(parsed.path)))
 
 
+_TAR_INDEX: dict[Path, dict[str, tuple[int, int]]] = {}
+_TAR_INDEX_LOCK = threading.Lock()
+
+
+def tar_member_index(path: Path) -> dict[str, tuple[int, int]]:
+    """member name -> (data offset, size) of the regular files in the tar at `path` (cached)."""
+    with _TAR_INDEX_LOCK:
+        if path not in _TAR_INDEX:
+            with tarfile.open(path) as tar:
+                _TAR_INDEX[path] = {
+                    m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()
+                }
+        return _TAR_INDEX[path]
+
+
 def read_bytes(url: str) -> bytes | str:
-    """The file's bytes, or the reason they could not be read (never raises for a bad path)."""
+    """The file's (or tar member's) bytes, or the reason they could not be read (never raises
+    for a bad path)."""
     try:
-        return file_uri_to_path(url).read_bytes()
-    except (OSError, ValueError) as err:
+        path = file_uri_to_path(url)
+        member = unquote(urlparse(url).fragment)
+        if not member:
+            return path.read_bytes()
+        offset, size = tar_member_index(path).get(member, (-1, 0))
+        if offset < 0:
+            return f"KeyError: no member {member!r} in {path}"
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read(size)
+    except (OSError, ValueError, tarfile.TarError) as err:
         return f"{type(err).__name__}: {err}"
 
 
 def fetched_row(uid: str, url: str, data: bytes | str, resizer: Any) -> dict[str, Any]:
     """One fetched-table row from `read_bytes`'s result, resized by `resizer`."""
     row: dict[str, Any] = {"uid": uid, "url": url, "status": SUCCESS, "error_message": None,
-                           "width": None, "height": None, "jpg": None}  # fmt: skip
+                           "width": None, "height": None, "sha256": None,
+                           "jpg": None}  # fmt: skip
     if isinstance(data, str):
         row.update(status="failed_to_download", error_message=data)
         return row
@@ -54,7 +89,7 @@ def fetched_row(uid: str, url: str, data: bytes | str, resizer: Any) -> dict[str
     if error is not None:
         row.update(status="failed_to_resize", error_message=error)
         return row
-    row.update(width=width, height=height, jpg=jpg)
+    row.update(width=width, height=height, jpg=jpg, sha256=hashlib.sha256(data).hexdigest())
     return row
 
 

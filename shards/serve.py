@@ -5,7 +5,9 @@
 
 Files under `folder` are served as-is, threaded, on 127.0.0.1 with an OS-chosen port and no
 request logging. `routes` adds fault paths that answer what a real web would: a
-`Route(status=404)`, a non-image body, a slow answer, or an `X-Robots-Tag: noai` header.
+`Route(status=404)`, a non-image body, a slow answer, an `X-Robots-Tag: noai` header, a
+redirect (`Route(status=302, headers=(("Location", "/x"),))`), or a connection reset by the
+peer (`Route(reset=True)`: a TCP RST instead of any answer).
 The server stops when the `with` block ends, even on an exception.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -24,13 +28,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Route:
-    """A fixed answer for one path (e.g. "/gone.jpg"): status, body, extra headers, delay."""
+    """A fixed answer for one path (e.g. "/gone.jpg"): status, body, extra headers, delay;
+    or, with `reset`, no answer at all but a TCP reset after the delay."""
 
     status: int = 200
     body: bytes = b""
     content_type: str = "application/octet-stream"
     headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     delay_s: float = 0.0
+    reset: bool = False
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -43,6 +49,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return
         if route.delay_s:
             time.sleep(route.delay_s)
+        if route.reset:  # SO_LINGER with a zero timeout: close() sends RST, not FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
         try:
             self.send_response(route.status)
             self.send_header("Content-Type", route.content_type)

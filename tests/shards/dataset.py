@@ -108,3 +108,38 @@ def local_dataset(tmp_path: Path) -> tuple[Path, list[dict]]:
     keep = [i != 3 for i in range(len(urls))]
     root = tmp_path / "data"
     return root, write_dataset(root, urls, keep)
+
+
+def pattern_image(index: int, size: tuple[int, int] = (96, 64), fmt: str = "JPEG") -> bytes:
+    """An image of 8 x 8 random colour blocks (seeded by `index`): unlike a flat colour, its
+    dHash is distinct per index and survives resizing and re-encoding."""
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(index)
+    small = Image.new("RGB", (8, 8))
+    small.putdata([tuple(rng.randrange(256) for _ in range(3)) for _ in range(64)])
+    buf = io.BytesIO()
+    small.resize(size, Image.Resampling.NEAREST).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A valid 1-bit grayscale PNG of `width` x `height` black pixels, built without ever
+    holding the pixels: all-zero rows deflate ~1000x, so 900 M pixels take ~0.5 MB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    deflate = zlib.compressobj(1)
+    rows_per_block = 1000
+    idat = b"".join(deflate.compress(row * rows_per_block) for _ in range(height // rows_per_block))
+    idat += deflate.compress(row * (height % rows_per_block)) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks

@@ -83,7 +83,7 @@ def http_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dic
         argv += ["--val-fraction", "0.25", *FAST]
         assert main(argv) == 0
         first = (root / "shards/manifest.json").read_text()
-        assert main(argv) == 0  # a rerun re-crawls over the old crawl folder without failing
+        assert main(argv) == 0  # a rerun crawls only the failures again
     assert (root / "shards/manifest.json").read_text() == first  # same bytes, same sha256
     return root, rows
 
@@ -92,7 +92,9 @@ def test_http_crawl_counts_add_up(http_build: tuple[Path, list[dict]]) -> None:
     root, rows = http_build
     counts = check_shards(root / "shards", rows)
     assert counts["attempted"] == counts["candidates"] == 16
-    assert counts["img2dataset"]["count"] == 15  # the ftp url never reaches the crawler
+    # the ftp url never reaches the crawler; the rerun retried only the 3 failed urls
+    assert counts["img2dataset"]["count"] == 15 + 3
+    assert counts["crawl"] == {"crawled_now": 3, "reused": 12, "parts": 2}
     assert counts["img2dataset"]["successes"] == counts["success"]
     assert counts["success"] == 12
     assert counts["failed_by_status"] == {
