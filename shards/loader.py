@@ -341,6 +341,9 @@ def make_loader(
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
         pin_memory=torch.cuda.is_available(),
+        # its own generator: starting the workers must not draw from the global torch RNG,
+        # whose state a resumed run restores (MAE masks, drop path, mixup come from it)
+        generator=torch.Generator().manual_seed(seed),
     )
     if train and epoch_samples is not None:
         loader = loader.with_epoch(max(1, epoch_samples // (batch_size * world_size)))

@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     image_size = resolve_image_size(opts.model, opts.image_size, manifest.image_size)
     opts = dataclasses.replace(opts, image_size=image_size)  # the resolved config is saved
     counts = fit(opts, MaeTask(opts, manifest), manifest, desc="mae")
-    if counts["first_loss"] is not None:
+    if counts["first_loss"] is not None and counts["rank"] == 0:
         print(
             f"mae: {counts['steps']} steps, loss {counts['first_loss']:.4f} -> "
             f"{counts['final_loss']:.4f}, {counts['images_per_s']:.1f} images/s; wrote {opts.out}"

@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"{manifest.folder}: WSP needs at least 2 classes in the manifest")
     opts = resolve(opts, manifest.image_size)
     counts = fit(opts, WspTask(opts, manifest), manifest, desc="wsp")
-    if counts["first_loss"] is not None:
+    if counts["first_loss"] is not None and counts["rank"] == 0:
         print(
             f"wsp: {counts['steps']} steps, loss {counts['first_loss']:.4f} -> "
             f"{counts['final_loss']:.4f}, {counts['images_per_s']:.1f} images/s; wrote {opts.out}"

@@ -81,7 +81,7 @@ def weights_digest(module: Any) -> str:
 
 
 def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[str, Any]:
-    """Train `task` as `opts` says; returns the counts written to meta.json."""
+    """Train `task` as `opts` says; returns the counts written to meta.json, plus `rank`."""
     import torch
 
     from shards.loader import make_loader
@@ -211,7 +211,7 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
             write_meta(run_dir, config=resolved, counts=counts, started=started)
             if tensorboard is not None:
                 tensorboard.close()
-        return counts
+        return counts | {"rank": dist.rank}
     finally:
         engine.shutdown(dist)
 
