@@ -10,7 +10,8 @@ from curation.cli import dispatch
 COMMANDS: dict[str, tuple[str, str]] = {
     "mae": ("train.run_mae", "MAE pre-pretraining of a ViT encoder on shards (no labels)"),
     "wsp": ("train.run_wsp", "weakly supervised multi-label pretraining from hashtag labels"),
-    "eval": ("train.evaluate", "top-k, mAP and a linear probe on the val shards"),
+    "eval": ("train.evaluate", "top-k, mAP, linear probe, kNN and WordNet zero-shot scores"),
+    "export": ("train.export", "a checkpoint as a folder timm.create_model('local-dir:DIR') loads"),
 }
 
 
