@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("curation.ingest", "(url, caption) tables or image folders -> metadata parquet"),
     "build-vocab": ("labeling.build_vocab", "hashtags -> WordNet classes, vocab and labels"),
     "shard": ("shards.build", "download or read the labeled images -> webdataset shards"),
+    "verify": ("shards.verify", "re-read every shard: counts, sha256, images, labels"),
     "stats": ("curation.stats", "counts of every stage, as tables"),
     "sql": ("curation.sql", "DuckDB SQL over every output (views: metadata, vocab, ...)"),
 }
