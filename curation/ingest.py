@@ -3,8 +3,14 @@
 Inputs, any mix of:
   - tables: `.parquet`, `.csv`, `.tsv`, `.jsonl`/`.ndjson`/`.json` (newline-delimited), each
     optionally `.gz`; the url and caption columns are named by `--url-col`/`--caption-col`;
+    a local path or any fsspec URL (`file://`, `memory://`, `s3://` with s3fs installed...),
+    read by DuckDB through the fsspec filesystem, streaming;
   - folders of images where `name.jpg` has its caption in `name.txt` (no `.txt`: empty
-    caption); their url is the image's `file://` URI.
+    caption); their url is the image's `file://` URI;
+  - existing webdataset tars (`.tar`, e.g. img2dataset or LAION shards): one sample per key
+    with an image member; caption from `key.txt`, else the `caption` field of `key.json`;
+    url = `file:///abs/shard.tar#key.jpg`, a reference to the member, so `curate shard`
+    reads the image from the tar instead of downloading it again.
 
 Output schema (architecture.md): `uid` string (16 hex = first 64 bits of
 md5(url + "\\n" + caption)), `url` string, `caption` string (empty, never null), `source`
@@ -19,6 +25,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlparse
+from urllib.request import url2pathname
 
 from curation.errors import UsageError
 from curation.layout import DatasetRoot, staged_dir, write_meta
@@ -26,6 +34,7 @@ from curation.options import parse_options
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+TAR_SUFFIX = ".tar"
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _table_relation(path: Path, kind: str) -> str:
+def _table_relation(path: str, kind: str) -> str:
     p = _sql_str(str(path))
     if kind == "parquet":
         return f"read_parquet({p})"
@@ -87,6 +96,66 @@ def _folder_table(folder: Path):
     return pa.table({"url": urls, "caption": captions, "source": [str(folder)] * len(urls)})
 
 
+def _tar_table(tar_path: Path):
+    """An Arrow table (url, caption, source) for the samples of a webdataset tar."""
+    import json
+    import tarfile
+
+    import pyarrow as pa
+
+    images: dict[str, str] = {}
+    texts: dict[str, bytes] = {}
+    try:
+        with tarfile.open(tar_path, "r|") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                base = member.name.rsplit("/", 1)[-1]
+                key, dot, ext = base.partition(".")
+                stem = member.name[: len(member.name) - len(base)] + key  # dir/key
+                if "." + ext.lower() in IMAGE_SUFFIXES and stem not in images:
+                    images[stem] = member.name
+                elif ext in ("txt", "json"):
+                    handle = tar.extractfile(member)
+                    texts[f"{stem}.{ext}"] = handle.read() if handle is not None else b""
+    except (tarfile.TarError, OSError) as err:
+        raise UsageError(f"cannot read tar {tar_path}: {err}") from err
+    if not images:
+        raise UsageError(f"{tar_path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    base_uri = tar_path.resolve().as_uri()
+    urls, captions = [], []
+    for stem, member in images.items():
+        caption = texts.get(f"{stem}.txt", b"").decode("utf-8", errors="replace").strip()
+        if not caption and f"{stem}.json" in texts:
+            try:
+                caption = str(json.loads(texts[f"{stem}.json"]).get("caption") or "").strip()
+            except (ValueError, AttributeError):
+                caption = ""
+        urls.append(f"{base_uri}#{quote(member)}")
+        captions.append(caption)
+    return pa.table({"url": urls, "caption": captions, "source": [str(tar_path)] * len(urls)})
+
+
+def _open_input(con, raw: str) -> tuple[Path | None, str]:
+    """(local path or None, the path DuckDB reads) of an input; fsspec URLs get their
+    filesystem registered with `con`. UsageError when the input does not exist."""
+    if "://" not in raw or raw.startswith("file://"):
+        path = Path(url2pathname(urlparse(raw).path)) if raw.startswith("file://") else Path(raw)
+        if not path.exists():
+            raise UsageError(f"input not found: {raw}")
+        return path, str(path.resolve())
+    import fsspec
+
+    try:
+        fs, _ = fsspec.core.url_to_fs(raw)
+    except (ValueError, ImportError) as err:
+        raise UsageError(f"cannot open {raw}: {err}") from err
+    if not fs.exists(raw):
+        raise UsageError(f"input not found: {raw}")
+    con.register_filesystem(fs)
+    return None, raw
+
+
 def _check_columns(con, relation: str, path: Path, url_col: str, caption_col: str) -> bool:
     """True when the caption column exists; UsageError when the url column does not."""
     try:
@@ -108,23 +177,25 @@ def ingest(opts: IngestOptions) -> dict[str, int]:
     con.execute(f"SET memory_limit={_sql_str(opts.memory_limit)}")
     selects: list[str] = []
     for i, raw in enumerate(opts.inputs):
-        path = Path(raw)
-        if not path.exists():
-            raise UsageError(f"input not found: {raw}")
-        if path.is_dir():
+        path, readable = _open_input(con, raw)
+        if path is not None and path.is_dir():
             con.register(f"folder_{i}", _folder_table(path))
             selects.append(f"SELECT url, caption, source FROM folder_{i}")
             continue
-        kind = _table_kind(path)
+        if path is not None and path.name.lower().endswith(TAR_SUFFIX):
+            con.register(f"tar_{i}", _tar_table(path))
+            selects.append(f"SELECT url, caption, source FROM tar_{i}")
+            continue
+        kind = _table_kind(Path(raw))
         if kind is None:
-            raise UsageError(f"{raw}: unknown input type; expected a folder or one of "
+            raise UsageError(f"{raw}: unknown input type; expected a folder, a .tar or one of "
                              f"{', '.join(TABLE_SUFFIXES)} (optionally .gz)")  # fmt: skip
-        relation = _table_relation(path.resolve(), kind)
-        has_caption = _check_columns(con, relation, path, opts.url_col, opts.caption_col)
+        relation = _table_relation(readable, kind)
+        has_caption = _check_columns(con, relation, Path(raw), opts.url_col, opts.caption_col)
         caption = f'CAST("{opts.caption_col}" AS VARCHAR)' if has_caption else "''"
         selects.append(
             f'SELECT CAST("{opts.url_col}" AS VARCHAR) AS url, {caption} AS caption, '
-            f"{_sql_str(str(path))} AS source FROM {relation}"
+            f"{_sql_str(raw)} AS source FROM {relation}"
         )
     con.execute(
         "CREATE TEMP VIEW raw AS SELECT trim(url) AS url, coalesce(caption, '') AS caption, "

@@ -110,3 +110,39 @@ def test_table_kind_handles_gzip_suffixes():
     assert ingest._table_kind(ingest.Path("x.jsonl.gz")) == "jsonl"
     assert ingest._table_kind(ingest.Path("x.TSV")) == "tsv"
     assert ingest._table_kind(ingest.Path("x.txt")) is None
+
+
+def test_fsspec_urls_memory_and_file(tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("memory://ingest-test/a.jsonl.gz", "wb") as f:
+        f.write(gzip.compress(b'{"url": "http://h/1.jpg", "caption": "#cat"}\n'))
+    (tmp_path / "b.csv").write_text("url,caption\nhttp://h/2.jpg,#dog\n")
+    root = tmp_path / "ds"
+    inputs = ["memory://ingest-test/a.jsonl.gz", (tmp_path / "b.csv").as_uri()]
+    assert curate(["ingest", *inputs, "--root", str(root)]) == 0
+    rows = {r["url"]: r for r in read_metadata(root)}
+    assert set(rows) == {"http://h/1.jpg", "http://h/2.jpg"}
+    assert rows["http://h/1.jpg"]["uid"] == uid_of("http://h/1.jpg", "#cat")
+    assert rows["http://h/1.jpg"]["source"] == "memory://ingest-test/a.jsonl.gz"
+    assert curate(["ingest", "memory://ingest-test/none.csv", "--root", str(root)]) == 2
+
+
+def test_webdataset_tar_input_keeps_images(tmp_path):
+    from shards.local import read_bytes
+    from tests.shards.dataset import write_webdataset_tar
+
+    images = write_webdataset_tar(tmp_path / "00000.tar")
+    root = tmp_path / "ds"
+    assert curate(["ingest", str(tmp_path / "00000.tar"), "--root", str(root)]) == 0
+    rows = {r["url"].rsplit("#", 1)[1]: r for r in read_metadata(root)}
+    assert {n: r["caption"] for n, r in rows.items()} == {
+        "000000.jpg": "a red #square", "000001.png": "from #json", "000002.jpg": "",
+    }  # fmt: skip
+    for name, row in rows.items():
+        assert row["url"] == f"{(tmp_path / '00000.tar').resolve().as_uri()}#{name}"
+        assert read_bytes(row["url"]) == images[name]  # what curate shard will read
+    assert read_bytes(rows["000000.jpg"]["url"].replace("000000.jpg", "nope.jpg")).startswith(
+        "KeyError"
+    )

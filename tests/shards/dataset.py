@@ -143,3 +143,31 @@ def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
     chunks = chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def write_webdataset_tar(path: Path) -> dict[str, bytes]:
+    """An img2dataset-style tar: captions in .txt, or only in .json, or nowhere."""
+    import json
+    import tarfile
+
+    from PIL import Image
+
+    def add(tar, name, data):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+    images = {}
+    with tarfile.open(path, "w") as tar:
+        for i, fmt in enumerate(["JPEG", "PNG", "JPEG"]):
+            buf = io.BytesIO()
+            Image.new("RGB", (20 + i, 10), (i * 40, 0, 0)).save(buf, format=fmt)
+            name = f"00000{i}.{'png' if fmt == 'PNG' else 'jpg'}"
+            images[name] = buf.getvalue()
+            add(tar, name, buf.getvalue())
+            if i == 0:
+                add(tar, "000000.txt", b"a red #square")
+            if i == 1:
+                add(tar, "000001.json", json.dumps({"caption": "from #json", "url": "x"}).encode())
+        add(tar, "000009.json", b'{"caption": "no image"}')  # metadata without an image
+    return images

@@ -49,3 +49,20 @@ def test_center_crop_policy(tmp_path: Path) -> None:
     parts = read_local_images(["u"], [(tmp_path / "wide.jpg").as_uri()], tmp_path / "c", policy)
     row = pq.read_table(parts[0]).to_pylist()[0]
     assert (row["width"], row["height"]) == (20, 20)
+
+
+def test_shard_reads_tar_members_without_download(tmp_path: Path) -> None:
+    import json
+
+    from shards.build import main
+    from tests.shards.dataset import write_dataset, write_webdataset_tar
+
+    write_webdataset_tar(tmp_path / "00000.tar")
+    base = (tmp_path / "00000.tar").resolve().as_uri()
+    urls = [f"{base}#000000.jpg", f"{base}#000001.png", f"{base}#000002.jpg", f"{base}#gone.jpg"]
+    root = tmp_path / "data"
+    write_dataset(root, urls)
+    assert main(["--root", str(root), "--image-size", "8", "--val-fraction", "0"]) == 0
+    counts = json.loads((root / "shards/meta.json").read_text())["counts"]
+    assert counts["success"] == 3 and counts["failed_by_status"] == {"failed_to_download": 1}
+    assert counts["crawl"]["crawled_now"] == 0  # nothing went over http

@@ -20,9 +20,22 @@ from tests.shards.dataset import pattern_image, write_dataset, write_images
 
 REPO = Path(__file__).resolve().parents[2]
 N = 12
-ARGS = ["--image-size", "24", "--samples-per-shard", "4", "--val-fraction", "0.25",
-        "--processes", "1", "--threads", "1", "--timeout", "5",
-        "--crawl-shard-size", "3"]  # fmt: skip  (4 img2dataset shards of 3 slow urls each)
+ARGS = [
+    "--image-size",
+    "24",
+    "--samples-per-shard",
+    "4",
+    "--val-fraction",
+    "0.25",
+    "--processes",
+    "1",
+    "--threads",
+    "1",
+    "--timeout",
+    "5",
+    "--crawl-shard-size",
+    "3",
+]  # fmt: skip  (4 img2dataset shards of 3 slow urls each)
 
 
 def shard_files(shards: Path) -> dict[str, bytes]:
