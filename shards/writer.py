@@ -115,6 +115,29 @@ def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+class _HashingFile(io.RawIOBase):
+    """A write-only file that feeds sha256 as it writes: the tar's digest without a re-read."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("wb", buffering=1 << 20)
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:  # tarfile asks where it starts
+        return self._file.tell()
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return self._file.write(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+
 class ShardWriter:
     """Rolls `{split}-NNNNNN.tar` (+ sidecar) every `samples_per_shard` samples in `folder`."""
 
@@ -126,6 +149,7 @@ class ShardWriter:
         self.samples_per_shard = samples_per_shard
         self.shards: list[ShardInfo] = []
         self._tar: tarfile.TarFile | None = None
+        self._file: _HashingFile | None = None
         self._tmp: Path | None = None
         self._rows: list[dict[str, Any]] = []
         self._seen: set[str] = set()
@@ -182,21 +206,24 @@ class ShardWriter:
             self.close()
         elif self._tar is not None:  # leave no half-written shard behind
             self._tar.close()
-            assert self._tmp is not None
+            assert self._tmp is not None and self._file is not None
+            self._file.close()
             self._tmp.unlink(missing_ok=True)
             self._tar = None
 
     def _open(self) -> None:
         name = shard_name(self.split, len(self.shards))
         self._tmp = self.folder / f".{name}.tmp-{os.getpid()}"
-        self._tar = tarfile.open(self._tmp, "w", format=tarfile.PAX_FORMAT)
+        self._file = _HashingFile(self._tmp)
+        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT)
 
     def _finish(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        assert self._tar is not None and self._tmp is not None
-        self._tar.close()
+        assert self._tar is not None and self._tmp is not None and self._file is not None
+        self._tar.close()  # writes the end-of-archive blocks into the hashing file
+        self._file.close()
         name = shard_name(self.split, len(self.shards))
         tar_path = self.folder / name
         os.replace(self._tmp, tar_path)
@@ -209,7 +236,7 @@ class ShardWriter:
                 name=name,
                 count=len(self._rows),
                 bytes=tar_path.stat().st_size,
-                sha256=file_sha256(tar_path),
+                sha256=self._file.digest.hexdigest(),
             )
         )
-        self._tar, self._tmp, self._rows = None, None, []
+        self._tar, self._file, self._tmp, self._rows = None, None, None, []

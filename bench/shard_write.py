@@ -1,0 +1,160 @@
+"""Bench: shard writing MB/s of `shards.writer.ShardWriter` vs. plain `tarfile`, same bytes.
+
+    .venv/bin/python -m bench.shard_write   # ~1 min; bench/out/shard_write.json
+
+Data: `N_IMAGES` already-encoded JPEGs (noise, 256 x 256, ~60 kB each) with their label
+JSON and caption, held in memory. Rows, each timed best of `REPEATS`, written to a fresh
+folder on the same disk:
+
+- `tarfile`: baseline, the same image/json/txt members written with `tarfile.addfile`,
+  one tar per `PER_SHARD` samples, nothing else;
+- `ShardWriter`: what `curate shard` writes per split (reproducible headers, parquet
+  sidecar, sha256 of every tar, temporary names and renames). Target >= 0.8x the baseline.
+- `curate shard (file://)`: the whole command over the same images as files, for context:
+  it re-encodes every image through img2dataset's Resizer (shorter side 256), so its MB/s
+  is bounded by JPEG decode + encode, not by writing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+N_IMAGES = 600
+PER_SHARD = 200
+REPEATS = 5
+N_FULL = 200  # images for the whole-command row (it decodes and re-encodes each)
+OUT = Path(__file__).resolve().parent / "out" / "shard_write.json"
+TARGET = 0.8
+
+
+def make_samples(n: int) -> list:
+    import numpy as np
+    from PIL import Image
+
+    from shards.writer import ShardSample
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(n):
+        pixels = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=90)
+        uid = f"{i:016x}"
+        samples.append(
+            ShardSample(
+                uid=uid,
+                url=f"http://example.org/{i}.jpg",
+                caption=f"photo {i} #dog",
+                class_ids=[i % 7],
+                wnids=["n02084071"],
+                hashtags=["dog"],
+                weight=1.0,
+                image=buf.getvalue(),
+                width=256,
+                height=256,
+            )  # fmt: skip
+        )
+    return samples
+
+
+def write_plain_tar(samples: list, folder: Path) -> None:
+    tar = None
+    for i, s in enumerate(samples):
+        if i % PER_SHARD == 0:
+            if tar is not None:
+                tar.close()
+            tar = tarfile.open(folder / f"plain-{i // PER_SHARD:06d}.tar", "w")
+        for name, data in ((f"{s.key}.jpg", s.image), (f"{s.key}.json", s.label_json()),
+                           (f"{s.key}.txt", s.caption.encode())):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    if tar is not None:
+        tar.close()
+
+
+def write_shard_writer(samples: list, folder: Path) -> None:
+    from shards.writer import ShardWriter
+
+    with ShardWriter(folder, "train", PER_SHARD) as writer:
+        for s in samples:
+            writer.write(s)
+
+
+def best_seconds(fns: list, samples: list, scratch: Path) -> list[float]:
+    """Best of REPEATS per writer, the writers interleaved so that load from other
+    processes hits both alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(REPEATS):
+        for i, fn in enumerate(fns):
+            folder = scratch / f"{fn.__name__}-{r}"
+            folder.mkdir()
+            start = time.perf_counter()
+            fn(samples, folder)
+            times[i].append(time.perf_counter() - start)
+            shutil.rmtree(folder)
+    return [min(t) for t in times]
+
+
+def full_command_seconds(samples: list, scratch: Path) -> float:
+    """`curate shard` over the images as file:// urls (labels/vocab written directly)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from shards.build import main
+    from tests.shards.dataset import write_dataset
+
+    images = scratch / "images"
+    images.mkdir()
+    urls = []
+    for s in samples:
+        path = images / f"{s.uid}.jpg"
+        path.write_bytes(s.image)
+        urls.append(path.as_uri())
+    root = scratch / "data"
+    write_dataset(root, urls)
+    start = time.perf_counter()
+    assert main(["--root", str(root), "--samples-per-shard", str(PER_SHARD)]) == 0
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    samples = make_samples(N_IMAGES)
+    megabytes = sum(len(s.image) + len(s.label_json()) + len(s.caption) for s in samples) / 1e6
+    with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parent / "out") as tmp:
+        scratch = Path(tmp)
+        write_shard_writer(samples[:PER_SHARD], scratch)  # warm-up: pyarrow imports
+        plain, ours = best_seconds([write_plain_tar, write_shard_writer], samples, scratch)
+        full = full_command_seconds(samples[:N_FULL], scratch)
+    full_mb = megabytes * N_FULL / N_IMAGES
+    rows = [
+        ("tarfile (baseline)", megabytes / plain, 1.0),
+        ("ShardWriter", megabytes / ours, plain / ours),
+        (
+            "curate shard (file://, re-encodes)",
+            full_mb / full,
+            (full_mb / full) / (megabytes / plain),
+        ),
+    ]
+    print(f"{N_IMAGES} samples, {megabytes:.1f} MB of members, {PER_SHARD} per shard")
+    print(f"{'writer':<38} {'MB/s':>8} {'ratio':>7}")
+    for name, mbps, ratio in rows:
+        print(f"{name:<38} {mbps:>8.1f} {ratio:>7.2f}")
+    verdict = "meets" if plain / ours >= TARGET else "misses"
+    print(f"ShardWriter / tarfile = {plain / ours:.2f} ({verdict} the {TARGET}x target)")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({
+        "n_images": N_IMAGES, "megabytes": megabytes, "per_shard": PER_SHARD,
+        "rows": [{"writer": n, "mb_per_s": m, "ratio": r} for n, m, r in rows],
+        "ratio": plain / ours, "target": TARGET,
+    }, indent=2) + "\n")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
