@@ -22,6 +22,25 @@ from typing import Any
 
 # The character before `#` must not be a tag character, `/` (URL fragment) or `&` (entity).
 HASHTAG_RE2 = r"(?:^|[^\pL\pM\pN_/&])#([\pL\pM\pN_]+)"
+# The same rule, 2-3x faster in RE2: match any one character (or none) before `#`, then
+# check that character in SQL. Negated Unicode classes at every position are what is slow.
+_CANDIDATE_RE2 = r"(?s)(?:^|.)#[\pL\pM\pN_]+"
+_NOT_BEFORE_RE2 = r"[\pL\pM\pN_/&]"
+
+
+def hashtags_sql(caption: str) -> str:
+    """A DuckDB expression: the list of hashtags in `caption` (an SQL expression), in order.
+
+    A candidate `x` is `#tag`, `##tag` or `?#tag` (`?` the character before `#`); it is a
+    hashtag unless `?` is a tag character, `/` or `&`. Equals `HASHTAG_RE2`'s group 1.
+    """
+    return (
+        f"list_filter(list_transform(regexp_extract_all({caption}, '{_CANDIDATE_RE2}', 0), "
+        f"lambda x: CASE WHEN x[1] <> '#' AND regexp_matches(x[1], '{_NOT_BEFORE_RE2}') "
+        f"THEN NULL ELSE ltrim(x[2:], '#') END), lambda x: x IS NOT NULL)"
+    )
+
+
 MAX_TAG_CHARS = 40  # longer tags are sentences glued together, not names of things
 
 
@@ -34,7 +53,7 @@ def create_caption_tags(con: Any, metadata_glob: str, table: str = "caption_tags
         f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
         SELECT DISTINCT uid, tag FROM (
-            SELECT uid, unnest(regexp_extract_all(caption, '{HASHTAG_RE2}', 1)) AS tag
+            SELECT uid, unnest({hashtags_sql("caption")}) AS tag
             FROM read_parquet('{_sql_str(metadata_glob)}')
             WHERE caption IS NOT NULL AND contains(caption, '#')
         )
@@ -45,7 +64,7 @@ def create_caption_tags(con: Any, metadata_glob: str, table: str = "caption_tags
 def extract_hashtags(captions: list[str | None]) -> list[list[str]]:
     """The hashtags of each caption, de-duplicated, in order of first appearance.
 
-    Runs the same RE2 pattern in an in-memory DuckDB as the set-wise path does, so the
+    Runs the same DuckDB expression (`hashtags_sql`) as the set-wise path does, so the
     two cannot drift apart. For tests, debugging and small inputs.
     """
     import duckdb
@@ -53,7 +72,7 @@ def extract_hashtags(captions: list[str | None]) -> list[list[str]]:
     con = duckdb.connect()
     try:
         rows = con.execute(
-            f"SELECT regexp_extract_all(c, '{HASHTAG_RE2}', 1) FROM unnest(?::VARCHAR[]) t(c)",
+            f"SELECT {hashtags_sql('c')} FROM unnest(?::VARCHAR[]) t(c)",
             [list(captions)],
         ).fetchall()
     finally:

@@ -139,6 +139,7 @@ class HashtagMapper:
         self._stoplist = frozenset(normalized(s) for s in (*base, *extra_stoplist))
         self._visual = frozenset(visual_lexnames)
         self._cache: dict[str, TagMapping] = {}
+        self._senses: dict[str, tuple[str, str, bool]] = {}
         # separator-free key -> noun lemma; a lemma that is its own key wins a collision
         self._noun_keys: dict[str, str] = {}
         for name in sorted(wn.all_lemma_names(pos="n")):
@@ -186,15 +187,18 @@ class HashtagMapper:
             return TagMapping(phrase, None, "not_noun" if known else "no_match")
         if self._stoplisted(lemma):
             return TagMapping(lemma, None, "stoplisted")
-        synset = self._choose_sense(lemma)
-        wnid = f"n{synset.offset():08d}"
-        lexname = synset.lexname()
-        reason = None if self.is_visual(synset) else "non_visual"
-        return TagMapping(lemma, wnid, reason, lexname)
+        wnid, lexname, visual = self._sense_of(lemma)
+        return TagMapping(lemma, wnid, None if visual else "non_visual", lexname)
 
-    def _choose_sense(self, lemma: str) -> Any:
-        """The synset of `lemma` under the ambiguity rule (rule 5)."""
-        return self._sense_rule(self._wn.synsets(lemma, pos="n"), lemma, self.is_visual)
+    def _sense_of(self, lemma: str) -> tuple[str, str, bool]:
+        """(wnid, lexname, visual) of `lemma`'s sense under the ambiguity rule (rule 5);
+        cached per lemma, as many written tags share one lemma (`Dogs`, `dogs`, `dog`)."""
+        hit = self._senses.get(lemma)
+        if hit is None:
+            synset = self._sense_rule(self._wn.synsets(lemma, pos="n"), lemma, self.is_visual)
+            hit = (f"n{synset.offset():08d}", synset.lexname(), self.is_visual(synset))
+            self._senses[lemma] = hit
+        return hit
 
     def is_visual(self, synset: Any) -> bool:
         """The visual filter (rule 6)."""

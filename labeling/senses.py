@@ -24,8 +24,9 @@ Why the preference: when a word names an organism and the food, plant or materia
 from it, or an object and a person who handles it, the animal or object is what a photo
 tagged with the bare word most often shows and what a detector can learn as one look.
 
-Context rule (`choose_in_context`, optional): the caption's other words and hashtag words
-(lemmatised, casefolded) are compared with each candidate visual sense's signature: the
+Context rule (`choose_in_context`; not yet wired into `curate build-vocab`, which would
+need a per-(caption, tag) sense table): the caption's other words and hashtag words
+(casefolded, 3+ letters) are compared with each candidate visual sense's signature: the
 words of its lemmas, of the lemmas of its hypernym closure and of its direct hyponyms, and
 the content words of its gloss. The sense sharing the most distinct words wins; no shared
 word, or a tie at the top, keeps the sense rule's choice. `#crane #birdwatching` shares
@@ -76,8 +77,23 @@ def proper_name_of(synset: Any, lemma: str) -> bool:
 
 
 def tagged_count(synset: Any, lemma: str) -> int:
-    """SemCor frequency of `lemma` in `synset` (0 for most rare words)."""
-    return sum(x.count() for x in synset.lemmas() if x.name().casefold() == lemma.casefold())
+    """SemCor frequency of `lemma` in `synset` (0 for most rare words); `Lemma.count()`."""
+    counts = _sense_key_counts(synset._wordnet_corpus_reader)
+    return sum(
+        counts.get(x.key(), 0) for x in synset.lemmas() if x.name().casefold() == lemma.casefold()
+    )
+
+
+@functools.cache
+def _sense_key_counts(wn: Any) -> dict[str, int]:
+    """WordNet's `cntlist.rev` (sense key -> tagged count) read once: NLTK's `Lemma.count()`
+    binary-searches the file on every call, ~1 ms each."""
+    counts = {}
+    with wn.open("cntlist.rev") as lines:
+        for line in lines:
+            key, _, count = line.split()
+            counts[key] = int(count)
+    return counts
 
 
 def common_senses(senses: list[Any], lemma: str) -> list[Any]:

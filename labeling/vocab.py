@@ -32,6 +32,7 @@ samples the cap dropped.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,8 +204,19 @@ def build_tables(
     seed: int,
 ) -> dict[str, Any]:
     """All steps above; UsageError when no hashtag maps or no class survives min_count."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 3)
+        clock = now
+
     counts: dict[str, Any] = count_hashtags(con, metadata_glob)
+    lap("count_hashtags")
     counts |= map_hashtags(con, mapper)
+    lap("map_hashtags")
     if counts["hashtags_mapped"] == 0:
         raise UsageError(
             f"none of the {counts['distinct_hashtags']} distinct hashtags in "
@@ -216,12 +228,15 @@ def build_tables(
             f"no class has at least {min_count} samples (of {counts['classes_mapped']} "
             "mapped classes): lower --min-count"
         )
+    lap("select_classes")
     counts |= assign_labels(con, cap, seed)
+    lap("assign_labels")
     counts["hashtags_by_reason"] = dict(
         con.execute(
             "SELECT coalesce(reason, 'label'), count(*) FROM tag_final GROUP BY ALL ORDER BY 1"
         ).fetchall()
     )
+    counts["seconds_by_step"] = seconds
     return counts
 
 

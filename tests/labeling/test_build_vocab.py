@@ -134,3 +134,30 @@ def test_bad_options_exit_2(tmp_path, argv, capsys):
 def test_options_defaults():
     opts = BuildVocabOptions(root="x")
     assert (opts.min_count, opts.max_classes, opts.cap, opts.seed) == (2, None, None, 0)
+
+
+def test_hostile_captions_are_counted_not_fatal(tmp_path, write_metadata, capsys):
+    """Replacement characters (what non-UTF-8 bytes become at ingest), 500 tags in one
+    caption, 100 kB captions, other scripts, empty and null captions: each lands in a count."""
+    many = " ".join(f"#tag{i:03d}x" for i in range(500))  # 500 distinct no_match tags
+    captions = [
+        "bad \ufffd\ufffd bytes #dog\ufffd",  # decoding errors replaced; `dog` still a tag
+        many + " #dog",
+        "y" * 100_000 + "#cat",  # `#` after a letter: not a tag
+        "y" * 100_000 + " #cat",
+        "#кошка #猫 #नमस्ते",
+        "",
+        None,
+        "#cat #dog",
+    ]
+    uids = write_metadata(tmp_path, captions)
+    assert main(["--root", str(tmp_path)]) == 0
+    counts = json.loads((tmp_path / "vocab" / "meta.json").read_text())["counts"]
+    assert (counts["captions"], counts["captions_with_hashtag"]) == (8, 5)
+    assert counts["distinct_hashtags"] == 500 + 5  # dog, cat, кошка, 猫, नमस्ते
+    assert counts["hashtags_by_reason"] == {"label": 2, "no_match": 503}
+    labels = {
+        r["uid"]: r["wnids"]
+        for r in pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
+    }
+    assert labels == {uids[0]: [DOG], uids[1]: [DOG], uids[3]: [CAT], uids[7]: [DOG, CAT]}

@@ -61,3 +61,23 @@ def test_caption_tags_table_counts_one_per_caption(tmp_path, write_metadata):
     create_caption_tags(con, str(tmp_path / "metadata" / "*.parquet"))
     rows = sorted(con.execute("SELECT uid, tag FROM caption_tags").fetchall())
     assert rows == sorted([(uids[0], "dog"), (uids[0], "Dog"), (uids[1], "dog"), (uids[4], "cat")])
+
+
+def test_fast_expression_equals_the_reference_pattern():
+    """hashtags_sql (what runs) == HASHTAG_RE2 group 1 (the stated rule), on hostile text."""
+    import random
+
+    from labeling.hashtags import HASHTAG_RE2, hashtags_sql
+
+    rng = random.Random(0)
+    alphabet = "#a_B9 /&;.é猫\u0301🐶\n#"
+    captions = ["".join(rng.choices(alphabet, k=rng.randint(0, 30))) for _ in range(3000)]
+    captions += ["##tag", "###x", "a#b #c#d", "&#39;#ok", "\n#nl", "#", "x/#y", "é#z"]
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT regexp_extract_all(c, '{HASHTAG_RE2}', 1), {hashtags_sql('c')} "
+        "FROM unnest(?::VARCHAR[]) WITH ORDINALITY t(c, n) ORDER BY n",
+        [captions],
+    ).fetchall()
+    assert sum(len(a) for a, _ in rows) > 1000  # the text does hold many hashtags
+    assert [a for a, _ in rows] == [b for _, b in rows]
