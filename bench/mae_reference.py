@@ -18,6 +18,7 @@ of `--steps` fwd+bwd steps after a warm-up, interleaved. Writes bench/out/mae_re
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         img_size=args.image_size, patch_size=patch, embed_dim=shape.embed_dim,
         depth=shape.depth, num_heads=shape.num_heads, decoder_embed_dim=512, decoder_depth=8,
         decoder_num_heads=16, mlp_ratio=shape.mlp_ratio, norm_pix_loss=True,
+        norm_layer=functools.partial(torch.nn.LayerNorm, eps=1e-6),  # as its factories do
     )  # fmt: skip
     state = {reference_key(k): v for k, v in ours.checkpoint_state().items()}
     missing = reference.load_state_dict(state, strict=True)
