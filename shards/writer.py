@@ -20,13 +20,15 @@ Sidecar parquet, one row per sample in tar order:
 
 Every shard holds exactly `samples_per_shard` samples except the last. Tars are
 byte-reproducible: fixed mtime, owner and mode, so the same samples give the same sha256.
-Each file is written under a temporary name and renamed when complete.
+The bytes are exactly those of `tarfile` in PAX format (plain ustar blocks for short ASCII
+names), written directly and hashed as they go. Each file is written under a temporary name
+and renamed when complete.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -105,37 +107,78 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o444
-    info.mtime = 0  # reproducible bytes: no wall-clock time, owner or group in the header
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    tar.addfile(info, io.BytesIO(data))
+# Every member header: mode 0444, owner 0:0 with empty names, mtime 0, so the same samples
+# give the same bytes. These are the bytes tarfile writes for such a member in PAX format.
+_MEMBER = tarfile.TarInfo()
+_MEMBER.mode, _MEMBER.mtime, _MEMBER.uid, _MEMBER.gid = 0o444, 0, 0, 0
+_MEMBER.uname = _MEMBER.gname = ""
+_BLOCK = tarfile.BLOCKSIZE  # 512
+_MAX_USTAR_SIZE = 8**11  # 11 octal digits in the ustar size field
+_ZEROS = bytes(tarfile.RECORDSIZE)
 
 
-class _HashingFile(io.RawIOBase):
-    """A write-only file that feeds sha256 as it writes: the tar's digest without a re-read."""
+def _template() -> bytes:
+    """A member header with empty name, size 0, and the checksum field as 8 spaces."""
+    block = bytearray(_MEMBER.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+    block[148:156] = b" " * 8
+    return bytes(block)
+
+
+_TEMPLATE = _template()
+
+
+def member_header(name: str, size: int) -> bytes:
+    """The header block(s) tarfile would write (PAX format) for a regular member `name`.
+
+    Short ASCII names (every uid-derived key in practice) take a ustar block patched from a
+    template: tarfile's PAX mode writes exactly that when no extended header is needed, and
+    building it field by field costs more than writing the member. Anything else (non-ASCII,
+    over 100 bytes, a size past 8 GiB) goes through tarfile itself.
+    """
+    if name.isascii() and len(name) <= 100 and size < _MAX_USTAR_SIZE:
+        block = bytearray(_TEMPLATE)
+        block[: len(name)] = name.encode("ascii")
+        block[124:136] = b"%011o\0" % size
+        block[148:155] = b"%06o\0" % sum(block)  # checksum: byte sum with the field as spaces
+        return bytes(block)
+    info = copy.copy(_MEMBER)
+    info.name, info.size = name, size
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+class _TarStream:
+    """Appends tar members to a new file and feeds sha256 the same bytes as they are written.
+
+    The output is byte for byte what `tarfile.open(mode="w", format=PAX_FORMAT)` + `addfile`
+    writes for the same members (tests compare them), without tarfile's per-member TarInfo
+    copies, header re-encoding and BytesIO round trip, which cost more than the disk writes.
+    """
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("wb", buffering=1 << 20)
         self.digest = hashlib.sha256()
+        self.offset = 0
 
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:  # tarfile asks where it starts
-        return self._file.tell()
-
-    def write(self, data: Any) -> int:
+    def _write(self, data: bytes) -> None:
         self.digest.update(data)
-        return self._file.write(data)
+        self._file.write(data)
+        self.offset += len(data)
+
+    def add(self, name: str, data: bytes) -> None:
+        self._write(member_header(name, len(data)))
+        self._write(data)
+        if pad := -len(data) % _BLOCK:
+            self._write(_ZEROS[:pad])
+
+    def finish(self) -> None:
+        """Two zero blocks, then zeros up to a whole 10240-byte record, as tarfile does."""
+        self._write(_ZEROS[: 2 * _BLOCK])
+        if pad := -self.offset % tarfile.RECORDSIZE:
+            self._write(_ZEROS[:pad])
+        self._file.close()
 
     def close(self) -> None:
-        if not self.closed:
-            self._file.close()
-        super().close()
+        self._file.close()
 
 
 class ShardWriter:
@@ -148,10 +191,9 @@ class ShardWriter:
         self.split = split
         self.samples_per_shard = samples_per_shard
         self.shards: list[ShardInfo] = []
-        self._tar: tarfile.TarFile | None = None
-        self._file: _HashingFile | None = None
+        self._tar: _TarStream | None = None
         self._tmp: Path | None = None
-        self._rows: list[dict[str, Any]] = []
+        self._columns: dict[str, list[Any]] = {}  # the open shard's sidecar, column by column
         self._seen: set[str] = set()
 
     def write(self, sample: ShardSample) -> None:
@@ -164,27 +206,17 @@ class ShardWriter:
         if self._tar is None:
             self._open()
         assert self._tar is not None
-        _add_member(self._tar, f"{key}.{sample.ext}", sample.image)
-        _add_member(self._tar, f"{key}.json", sample.label_json())
-        _add_member(self._tar, f"{key}.txt", sample.caption.encode())
-        self._rows.append(
-            {
-                "key": key,
-                "uid": sample.uid,
-                "url": sample.url,
-                "caption": sample.caption,
-                "class_ids": [int(c) for c in sample.class_ids],
-                "wnids": list(sample.wnids),
-                "hashtags": list(sample.hashtags),
-                "weight": float(sample.weight),
-                "split": self.split,
-                "shard": shard_name(self.split, len(self.shards)),
-                "width": int(sample.width),
-                "height": int(sample.height),
-                "image_bytes": len(sample.image),
-            }
-        )
-        if len(self._rows) == self.samples_per_shard:
+        self._tar.add(f"{key}.{sample.ext}", sample.image)
+        self._tar.add(f"{key}.json", sample.label_json())
+        self._tar.add(f"{key}.txt", sample.caption.encode())
+        row = (
+            key, sample.uid, sample.url, sample.caption, [int(c) for c in sample.class_ids],
+            list(sample.wnids), list(sample.hashtags), float(sample.weight),
+            int(sample.width), int(sample.height), len(sample.image),
+        )  # fmt: skip
+        for column, value in zip(self._columns.values(), row, strict=True):
+            column.append(value)
+        if len(self._columns["key"]) == self.samples_per_shard:
             self._finish()
 
     def close(self) -> list[ShardInfo]:
@@ -205,38 +237,38 @@ class ShardWriter:
         if exc_type is None:
             self.close()
         elif self._tar is not None:  # leave no half-written shard behind
+            assert self._tmp is not None
             self._tar.close()
-            assert self._tmp is not None and self._file is not None
-            self._file.close()
             self._tmp.unlink(missing_ok=True)
             self._tar = None
 
     def _open(self) -> None:
         name = shard_name(self.split, len(self.shards))
         self._tmp = self.folder / f".{name}.tmp-{os.getpid()}"
-        self._file = _HashingFile(self._tmp)
-        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT)
+        self._tar = _TarStream(self._tmp)
+        names = ("key", "uid", "url", "caption", "class_ids", "wnids", "hashtags", "weight")
+        self._columns = {n: [] for n in (*names, "width", "height", "image_bytes")}
 
     def _finish(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        assert self._tar is not None and self._tmp is not None and self._file is not None
-        self._tar.close()  # writes the end-of-archive blocks into the hashing file
-        self._file.close()
+        assert self._tar is not None and self._tmp is not None
+        self._tar.finish()
         name = shard_name(self.split, len(self.shards))
         tar_path = self.folder / name
         os.replace(self._tmp, tar_path)
+        count = len(self._columns["key"])
+        columns = {**self._columns, "split": [self.split] * count, "shard": [name] * count}
+        schema = sidecar_schema()
+        table = pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
         sidecar = tar_path.with_suffix(".parquet")
         tmp_sidecar = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
-        pq.write_table(pa.Table.from_pylist(self._rows, schema=sidecar_schema()), tmp_sidecar)
+        pq.write_table(table, tmp_sidecar)
         os.replace(tmp_sidecar, sidecar)
         self.shards.append(
             ShardInfo(
-                name=name,
-                count=len(self._rows),
-                bytes=tar_path.stat().st_size,
-                sha256=self._file.digest.hexdigest(),
+                name=name, count=count, bytes=self._tar.offset, sha256=self._tar.digest.hexdigest()
             )
         )
-        self._tar, self._file, self._tmp, self._rows = None, None, None, []
+        self._tar, self._tmp, self._columns = None, None, {}

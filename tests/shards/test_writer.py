@@ -105,3 +105,45 @@ def test_error_leaves_no_partial_shard(tmp_path: Path) -> None:
         "train-000000.parquet",
         "train-000000.tar",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("0123abcd.jpg", 0), ("k.txt", 511), ("k.json", 512), ("x" * 100, 70_000),
+     ("x" * 101 + ".jpg", 5), ("dög.txt", 3), ("k.jpg", 8**11)],
+)  # fmt: skip
+def test_member_header_is_tarfiles(name: str, size: int) -> None:
+    import tarfile
+
+    from shards.writer import member_header
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime, info.uid, info.gid = size, 0o444, 0, 0, 0
+    info.uname = info.gname = ""
+    assert member_header(name, size) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def test_tar_bytes_are_tarfiles(tmp_path: Path) -> None:
+    """The shard is exactly what tarfile writes for the same members (PAX format, fixed
+    headers), so any tar reader reads it; a key past ustar's 100 bytes takes a PAX header."""
+    import io
+    import tarfile
+
+    samples = [sample(i) for i in range(3)]
+    samples.append(ShardSample(**{**vars(sample(3)), "uid": "dög" + "k" * 120}))
+    with ShardWriter(tmp_path, "train", 10) as writer:
+        for s in samples:
+            writer.write(s)
+    expected = io.BytesIO()
+    with tarfile.open(fileobj=expected, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for s in samples:
+            for name, data in ((f"{s.key}.jpg", s.image), (f"{s.key}.json", s.label_json()),
+                               (f"{s.key}.txt", s.caption.encode())):  # fmt: skip
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime, info.uid, info.gid = len(data), 0o444, 0, 0, 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(data))
+    got = (tmp_path / "train-000000.tar").read_bytes()
+    assert got == expected.getvalue()
+    assert writer.shards[0].bytes == len(got)
+    assert writer.shards[0].sha256 == hashlib.sha256(got).hexdigest()
