@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labeling.hashtags import is_too_long, normalized, split_words
+from labeling.noun_index import NounRecord, noun_index
 from labeling.senses import SENSE_RULES, is_visual
 
 REASONS = (
@@ -135,6 +136,7 @@ class HashtagMapper:
 
             wn = wordnet()
         self._wn = wn
+        self._nouns = noun_index(wn)
         base = DEFAULT_STOPLIST if stoplist is None else stoplist
         self._stoplist = frozenset(normalized(s) for s in (*base, *extra_stoplist))
         self._visual = frozenset(visual_lexnames)
@@ -195,13 +197,15 @@ class HashtagMapper:
         cached per lemma, as many written tags share one lemma (`Dogs`, `dogs`, `dog`)."""
         hit = self._senses.get(lemma)
         if hit is None:
-            synset = self._sense_rule(self._wn.synsets(lemma, pos="n"), lemma, self.is_visual)
-            hit = (f"n{synset.offset():08d}", synset.lexname(), self.is_visual(synset))
+            synset = self._sense_rule(self._nouns.senses(lemma), lemma, self.is_visual)
+            hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
         return hit
 
     def is_visual(self, synset: Any) -> bool:
-        """The visual filter (rule 6)."""
+        """The visual filter (rule 6); `synset` is NLTK's or a `NounRecord`."""
+        if isinstance(synset, NounRecord):
+            return self._nouns.is_visual(synset, self._visual)
         return is_visual(synset, self._visual)
 
     def _stoplisted(self, text: str) -> bool:

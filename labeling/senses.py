@@ -77,7 +77,12 @@ def proper_name_of(synset: Any, lemma: str) -> bool:
 
 
 def tagged_count(synset: Any, lemma: str) -> int:
-    """SemCor frequency of `lemma` in `synset` (0 for most rare words); `Lemma.count()`."""
+    """SemCor frequency of `lemma` in `synset` (0 for most rare words); `Lemma.count()`.
+
+    `synset` is NLTK's or a `labeling.noun_index.NounRecord` (which knows its counts)."""
+    own = getattr(synset, "tagged_count", None)
+    if own is not None:
+        return own(lemma)
     counts = _sense_key_counts(synset._wordnet_corpus_reader)
     return sum(
         counts.get(x.key(), 0) for x in synset.lemmas() if x.name().casefold() == lemma.casefold()
@@ -88,8 +93,10 @@ def tagged_count(synset: Any, lemma: str) -> int:
 def _sense_key_counts(wn: Any) -> dict[str, int]:
     """WordNet's `cntlist.rev` (sense key -> tagged count) read once: NLTK's `Lemma.count()`
     binary-searches the file on every call, ~1 ms each."""
+    from labeling.wordnet import wordnet_path
+
     counts = {}
-    with wn.open("cntlist.rev") as lines:
+    with open(wordnet_path(wn, "cntlist.rev"), encoding="utf-8") as lines:
         for line in lines:
             key, _, count = line.split()
             counts[key] = int(count)

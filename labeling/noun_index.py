@@ -1,0 +1,129 @@
+"""WordNet 3.0 noun synsets as flat records, read once from `data.noun`: the sense rules' inputs.
+
+NLTK parses a synset's line of `data.noun` on every first touch (~150 us each, plus the
+hypernym lines the visual filter climbs), which made the sense rule the mapper's hot spot:
+~100k distinct hashtags touch ~60k synsets. `NounIndex` reads the whole file in one pass
+(~82k lines, well under a second) into `NounRecord`s that offer exactly what
+`labeling.senses` needs from a synset: `offset()`, `lexname()`, `lemma_names()` and
+`tagged_count(lemma)`; and it answers the visual filter for every synset from one
+memoised walk up the hypernym graph.
+
+Equivalences with NLTK (tested over random lemmas): `senses(lemma)` is
+`wn.synsets(lemma, "n")` in the same order (NLTK's `_morphy` forms of the lowercased lemma,
+each form's offsets from `index.noun`); `NounRecord.tagged_count(lemma)` is the sum of
+`cntlist.rev` counts over the synset's lemmas named `lemma` up to case (`senses.tagged_count`);
+`is_visual(record)` is `senses.is_visual` (lexname in the visual set, or an ancestor through
+hypernym and instance-hypernym pointers named in `senses.VISUAL_ANCESTORS`).
+
+Record of one `data.noun` line: `offset lex_filenum ss_type w_cnt(hex) {word lex_id(hex)}
+p_cnt {symbol offset pos source/target} | gloss`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from labeling.senses import VISUAL_ANCESTORS, _sense_key_counts
+from labeling.wordnet import wordnet_path
+
+
+@dataclass(frozen=True, slots=True)
+class NounRecord:
+    """One noun synset: what the sense rules and the visual filter read."""
+
+    offset_: int
+    lexname_: str
+    names: tuple[str, ...]  # lemma names as WordNet writes them (`Canis_familiaris`)
+    counts: tuple[int, ...]  # tagged count of each name in this synset (cntlist.rev)
+    hypernyms: tuple[int, ...]  # offsets of `@` and `@i` pointers
+
+    def offset(self) -> int:
+        return self.offset_
+
+    def lexname(self) -> str:
+        return self.lexname_
+
+    def lemma_names(self) -> list[str]:
+        return list(self.names)
+
+    def tagged_count(self, lemma: str) -> int:
+        folded = lemma.casefold()
+        return sum(
+            c for n, c in zip(self.names, self.counts, strict=True) if n.casefold() == folded
+        )
+
+    @property
+    def wnid(self) -> str:
+        return f"n{self.offset_:08d}"
+
+
+class NounIndex:
+    """Every noun synset of the WordNet reader `wn` (NLTK's), keyed by offset."""
+
+    def __init__(self, wn: Any) -> None:
+        self._wn = wn
+        counts = _sense_key_counts(wn)
+        lexnames = _lexnames(wn)
+        self.records: dict[int, NounRecord] = {}
+        with open(wordnet_path(wn, "data.noun"), encoding="utf-8") as lines:
+            for line in lines:
+                if line.startswith("  "):  # the licence header
+                    continue
+                fields = line.split(" | ", 1)[0].split()
+                offset, filenum = int(fields[0]), int(fields[1])
+                n_words = int(fields[3], 16)
+                names, tallies = [], []
+                for i in range(n_words):
+                    name, lex_id = fields[4 + 2 * i], int(fields[5 + 2 * i], 16)
+                    names.append(name)
+                    tallies.append(counts.get(f"{name.lower()}%1:{filenum:02d}:{lex_id:02d}::", 0))
+                at = 4 + 2 * n_words
+                hypernyms = tuple(
+                    int(fields[at + 2 + 4 * p])
+                    for p in range(int(fields[at]))
+                    if fields[at + 1 + 4 * p] in ("@", "@i")
+                )
+                self.records[offset] = NounRecord(
+                    offset, lexnames[filenum], tuple(names), tuple(tallies), hypernyms
+                )
+        self._anchors = frozenset(wn.synset(name).offset() for name in VISUAL_ANCESTORS)
+        self._under_anchor: dict[int, bool] = {}
+
+    def senses(self, lemma: str) -> list[NounRecord]:
+        """`wn.synsets(lemma, "n")` as records, in NLTK's order."""
+        form = lemma.lower().replace(" ", "_")
+        index = self._wn._lemma_pos_offset_map
+        return [
+            self.records[offset]
+            for base in self._wn._morphy(form, "n")
+            for offset in index[base]["n"]
+        ]
+
+    def is_visual(self, record: NounRecord, lexnames: frozenset[str]) -> bool:
+        """`senses.is_visual` on a record."""
+        return record.lexname_ in lexnames or self._below_anchor(record.offset_)
+
+    def _below_anchor(self, offset: int) -> bool:
+        """True when a proper ancestor of `offset` is one of `VISUAL_ANCESTORS`."""
+        hit = self._under_anchor.get(offset)
+        if hit is None:
+            self._under_anchor[offset] = False  # WordNet's noun graph is acyclic; be safe
+            hit = any(
+                parent in self._anchors or self._below_anchor(parent)
+                for parent in self.records[offset].hypernyms
+            )
+            self._under_anchor[offset] = hit
+        return hit
+
+
+@functools.cache
+def noun_index(wn: Any) -> NounIndex:
+    """The `NounIndex` of reader `wn`, built once per process."""
+    return NounIndex(wn)
+
+
+def _lexnames(wn: Any) -> dict[int, str]:
+    with open(wordnet_path(wn, "lexnames"), encoding="utf-8") as lines:
+        return {int(cols[0]): cols[1] for cols in (line.split() for line in lines) if cols}
