@@ -7,7 +7,8 @@ not `/` or `&`; that rules out URL fragments (`http://x.com/#top`, `page#anchor`
 entities (`&#39;`), while `##tag` still yields `tag` and `🐶#dog!` yields `dog`. Tags are
 kept as written (case included: CamelCase splitting needs it) and de-duplicated per caption.
 
-    CREATE TABLE caption_tags (uid VARCHAR, tag VARCHAR)   -- one row per (caption, tag)
+    CREATE TABLE caption_tags (uid VARCHAR, tags VARCHAR[])  -- captions with >= 1 tag,
+                                                           -- each tag once per caption
 
 Word form contract (`split_words`): NFKC, then split at `_`, `-`, letter/digit boundaries
 and CamelCase boundaries (`GoldenRetriever` -> golden, retriever; `NYCPhotos` -> nyc,
@@ -45,18 +46,27 @@ MAX_TAG_CHARS = 40  # longer tags are sentences glued together, not names of thi
 
 
 def create_caption_tags(con: Any, metadata_glob: str, table: str = "caption_tags") -> None:
-    """Create `table(uid VARCHAR, tag VARCHAR)`: distinct (uid, hashtag-as-written) pairs.
+    """Create `table(uid VARCHAR, tags VARCHAR[])`: the distinct hashtags (as written) of each
+    caption that has one, in one streaming pass (no DISTINCT over (uid, tag) rows).
 
-    Reads `uid` and `caption` of `metadata_glob` (parquet). Null captions yield no tags.
+    Reads `uid` and `caption` of `metadata_glob` (parquet); captions without `#` skip the
+    regular expression. Null captions yield no row.
     """
+    # Two statements on purpose: with the filter in the same query DuckDB pushes
+    # `len(tags) > 0` into the scan and evaluates the regular expression twice.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table}_raw AS
+        SELECT uid, {hashtags_sql("caption")} AS tags
+        FROM read_parquet('{_sql_str(metadata_glob)}')
+        WHERE caption IS NOT NULL AND contains(caption, '#')
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT DISTINCT uid, tag FROM (
-            SELECT uid, unnest({hashtags_sql("caption")}) AS tag
-            FROM read_parquet('{_sql_str(metadata_glob)}')
-            WHERE caption IS NOT NULL AND contains(caption, '#')
-        )
+        SELECT uid, list_distinct(tags) AS tags FROM {table}_raw WHERE len(tags) > 0;
+        DROP TABLE {table}_raw
         """
     )
 

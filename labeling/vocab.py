@@ -4,13 +4,20 @@ Only the distinct hashtags pass through Python (`HashtagMapper`); counting, filt
 joining back to samples, the frequency cap and the weights are SQL over every caption.
 The steps share one DuckDB connection and leave these temp tables behind:
 
-    caption_tags (uid, tag)                      distinct per caption  (hashtags.py)
-    tag_counts   (tag, count)                    captions per written tag
-    tag_map      (tag, canonical, wnid, reason, lexname)   the mapper's verdict per tag
-    classes      (class_id, wnid, count)         the vocabulary, class_id 0..K-1
-    tag_final    (tag, count, canonical, wnid, reason)     + below_min_count, beyond_max_classes
-    sample_class (uid, class_id, wnid, coin, kept)         one row per (sample, class)
-    labels       (uid, class_ids, wnids, hashtags, keep, weight)
+    caption_tags   (uid, tags[])                 tagged captions, tags distinct (hashtags.py)
+    tag_counts     (tag, count)                  captions per written tag
+    tag_map        (tag, canonical, wnid, reason, lexname, sid)  the mapper's verdict per tag;
+                                                 sid numbers the wnids of mappable tags
+    sample_synsets (uid, tags[], tag_sids[])     per sample its mappable tags and their sids
+    class_counts   (sid, wnid, count)            samples per mappable synset
+    classes        (class_id, wnid, count, sid)  the vocabulary, class_id 0..K-1
+    tag_final      (tag, count, canonical, wnid, reason)  + below_min_count, beyond_max_classes
+    sample_labels  (uid, class_ids[], wnids[], hashtags[], kept[])  kept: each class's coin
+    kept_counts    (class_id, kept_count)        samples per class among the kept
+    labels         (uid, class_ids, wnids, hashtags, keep, weight)
+
+Only `sample_synsets` is grouped by sample (one hash aggregate); the later steps are
+row-wise list operations against small per-class lookup lists.
 
 Rules. A class's `count` is the number of distinct samples carrying it (through any of its
 tags). Classes with count < min_count are dropped, then only the `max_classes` most
@@ -58,20 +65,22 @@ def count_hashtags(con: Any, metadata_glob: str) -> dict[str, int]:
     """Create `caption_tags` and `tag_counts` from the metadata parquet parts."""
     create_caption_tags(con, metadata_glob)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE tag_counts AS "
-        "SELECT tag, count(*)::BIGINT AS count FROM caption_tags GROUP BY tag"
+        "CREATE OR REPLACE TEMP TABLE tag_counts AS SELECT tag, count(*)::BIGINT AS count "
+        "FROM (SELECT unnest(tags) AS tag FROM caption_tags) GROUP BY tag"
     )
+    # uid is unique in metadata (ingest's contract), so rows are captions
     captions = con.execute(
-        f"SELECT count(DISTINCT uid) FROM read_parquet('{_sql_str(metadata_glob)}')"
+        f"SELECT count(*) FROM read_parquet('{_sql_str(metadata_glob)}')"
     ).fetchone()[0]
     with_tag, distinct = con.execute(
-        "SELECT (SELECT count(DISTINCT uid) FROM caption_tags), (SELECT count(*) FROM tag_counts)"
+        "SELECT (SELECT count(*) FROM caption_tags), (SELECT count(*) FROM tag_counts)"
     ).fetchone()
     return {"captions": captions, "captions_with_hashtag": with_tag, "distinct_hashtags": distinct}
 
 
 def map_hashtags(con: Any, mapper: HashtagMapper) -> dict[str, int]:
-    """Run every distinct tag through `mapper` once; create `tag_map`."""
+    """Run every distinct tag through `mapper` once; create `tag_map`, where `sid` numbers
+    the distinct wnids of mappable tags 0..S-1 (NULL when the tag cannot become a label)."""
     import pyarrow as pa
 
     tags = [tag for (tag,) in con.execute("SELECT tag FROM tag_counts ORDER BY tag").fetchall()]
@@ -86,27 +95,54 @@ def map_hashtags(con: Any, mapper: HashtagMapper) -> dict[str, int]:
         }
     )
     con.register("tag_map_arrow", table)
-    con.execute("CREATE OR REPLACE TEMP TABLE tag_map AS SELECT * FROM tag_map_arrow")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE tag_map AS
+           SELECT *, CASE WHEN reason IS NULL
+                          THEN (dense_rank() OVER (PARTITION BY reason IS NULL ORDER BY wnid)
+                                - 1)::INTEGER END AS sid
+           FROM tag_map_arrow"""
+    )
     con.unregister("tag_map_arrow")
     return {"hashtags_mapped": sum(m.reason is None for m in mapped)}
 
 
+def _sample_synsets(con: Any) -> None:
+    """Create `sample_synsets(uid, tags VARCHAR[], tag_sids INTEGER[])`: per tagged caption
+    its mappable tags (sorted) and each one's synset number; the one GROUP BY over samples."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE sample_synsets AS
+        SELECT ct.uid, list(ct.tag ORDER BY ct.tag) AS tags,
+               list(m.sid ORDER BY ct.tag) AS tag_sids
+        FROM (SELECT uid, unnest(tags) AS tag FROM caption_tags) ct
+        JOIN tag_map m ON m.tag = ct.tag AND m.sid IS NOT NULL
+        GROUP BY ct.uid
+        """
+    )
+
+
 def select_classes(con: Any, min_count: int, max_classes: int | None) -> dict[str, int]:
     """Count samples per synset, apply min_count and max_classes; create `classes`."""
+    _sample_synsets(con)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE class_counts AS
-        SELECT m.wnid, count(DISTINCT ct.uid)::BIGINT AS count
-        FROM caption_tags ct JOIN tag_map m USING (tag)
-        WHERE m.reason IS NULL
-        GROUP BY m.wnid
+        WITH per_sid AS (
+            SELECT sid, count(*)::BIGINT AS count
+            FROM (SELECT unnest(list_distinct(tag_sids)) AS sid FROM sample_synsets)
+            GROUP BY sid
+        )
+        SELECT p.sid, s.wnid, p.count
+        FROM per_sid p JOIN (SELECT DISTINCT sid, wnid FROM tag_map WHERE sid IS NOT NULL) s
+        USING (sid)
         """
     )
     limit = "" if max_classes is None else f"LIMIT {int(max_classes)}"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE classes AS
-        SELECT (row_number() OVER (ORDER BY count DESC, wnid) - 1)::INTEGER AS class_id, wnid, count
+        SELECT (row_number() OVER (ORDER BY count DESC, wnid) - 1)::INTEGER AS class_id,
+               wnid, count, sid
         FROM (SELECT * FROM class_counts WHERE count >= {int(min_count)}
               ORDER BY count DESC, wnid {limit})
         """
@@ -136,51 +172,69 @@ def select_classes(con: Any, min_count: int, max_classes: int | None) -> dict[st
 
 
 def assign_labels(con: Any, cap: int | None, seed: int) -> dict[str, Any]:
-    """Join classes back to samples, apply the frequency cap, weigh; create `labels`."""
-    threshold = "1.0" if cap is None else f"least(1.0, {int(cap)} / c.count)"
+    """Look classes up per sample, apply the frequency cap, weigh; create `labels`.
+
+    Row-wise list operations against small lookup lists that the lambdas capture
+    (`class_of[sid + 1]`, `wnid_of[class_id + 1]`, ...): no join or GROUP BY over samples.
+    """
+    threshold = "1.0" if cap is None else f"least(1.0, {int(cap)} / count)"
+    coin = _coin_sql(seed).replace("wnid", "wnid_of[c + 1]")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE sample_class AS
-        SELECT uid, class_id, wnid, coin, coin < threshold AS kept FROM (
-            SELECT *, {_coin_sql(seed)} AS coin FROM (
-                SELECT DISTINCT ct.uid, c.class_id, c.wnid, {threshold} AS threshold
-                FROM caption_tags ct JOIN tag_final t ON t.hashtag = ct.tag AND t.reason IS NULL
-                JOIN classes c USING (wnid)
-            )
+        CREATE OR REPLACE TEMP TABLE sample_labels AS
+        WITH lookup AS (
+            SELECT list(c.class_id ORDER BY s.sid) AS class_of
+            FROM (SELECT range::INTEGER AS sid
+                  FROM range((SELECT coalesce(max(sid) + 1, 0) FROM tag_map))) s
+            LEFT JOIN classes c USING (sid)
+        ), by_class AS (
+            SELECT list(wnid ORDER BY class_id) AS wnid_of,
+                   list({threshold} ORDER BY class_id) AS threshold_of
+            FROM classes
+        ), per_tag AS (
+            SELECT uid, tags, list_transform(tag_sids, lambda x: class_of[x + 1]) AS tag_classes
+            FROM sample_synsets, lookup
+        ), labeled AS (
+            SELECT uid, list_sort(list_distinct(tag_classes)) AS class_ids,
+                   list_filter(tags, lambda t, i: tag_classes[i] IS NOT NULL) AS hashtags
+            FROM per_tag
         )
+        SELECT uid, class_ids, list_transform(class_ids, lambda c: wnid_of[c + 1]) AS wnids,
+               hashtags,
+               list_transform(class_ids, lambda c: {coin} < threshold_of[c + 1]) AS kept
+        FROM labeled, by_class
+        WHERE len(class_ids) > 0
         """
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE kept_counts AS
-        SELECT class_id, count(DISTINCT uid)::BIGINT AS kept_count FROM sample_class
-        WHERE uid IN (SELECT uid FROM sample_class WHERE kept) GROUP BY class_id
+        SELECT class_id, count(*)::BIGINT AS kept_count
+        FROM (SELECT unnest(class_ids) AS class_id FROM sample_labels
+              WHERE list_contains(kept, true))
+        GROUP BY class_id
         """
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE labels AS
-        WITH per_sample AS (
-            SELECT sc.uid,
-                   list(sc.class_id ORDER BY sc.class_id) AS class_ids,
-                   list(sc.wnid ORDER BY sc.class_id) AS wnids,
-                   bool_or(sc.kept) AS keep,
-                   -- DECIMAL sums are exact, so parallel aggregation order cannot change bits
-                   sum((1.0 / sqrt(coalesce(k.kept_count, 1)))::DECIMAL(38, 18))::DOUBLE
-                       / count(*) AS raw_weight
-            FROM sample_class sc LEFT JOIN kept_counts k USING (class_id)
-            GROUP BY sc.uid
-        ), tags AS (
-            SELECT ct.uid, list(DISTINCT ct.tag ORDER BY ct.tag) AS hashtags
-            FROM caption_tags ct JOIN tag_final t ON t.hashtag = ct.tag AND t.reason IS NULL
-            GROUP BY ct.uid
+        WITH kept_of AS (
+            SELECT list(coalesce(k.kept_count, 1) ORDER BY c.class_id) AS kept_of
+            FROM classes c LEFT JOIN kept_counts k USING (class_id)
+        ), per_sample AS (
+            SELECT uid, class_ids, wnids, hashtags, list_contains(kept, true) AS keep,
+                   -- DECIMAL sums are exact, so summation order cannot change bits
+                   list_sum(list_transform(class_ids, lambda c:
+                       (1.0 / sqrt(kept_of[c + 1]))::DECIMAL(38, 18)))::DOUBLE
+                       / len(class_ids) AS raw_weight
+            FROM sample_labels, kept_of
         )
-        SELECT p.uid, p.class_ids, p.wnids, tags.hashtags, p.keep,
-               CASE WHEN p.keep THEN p.raw_weight::DOUBLE / (
+        SELECT uid, class_ids, wnids, hashtags, keep,
+               CASE WHEN keep THEN raw_weight::DOUBLE / (
                    SELECT sum(raw_weight::DECIMAL(38, 18))::DOUBLE / count(*)
                    FROM per_sample WHERE keep)
                     ELSE 0.0 END AS weight
-        FROM per_sample p JOIN tags USING (uid)
+        FROM per_sample
         """
     )
     with_label, kept, mean_labels = con.execute(
