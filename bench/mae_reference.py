@@ -11,8 +11,8 @@ and timm's `Block`, which no longer takes `qk_scale`.
 Same config (default ViT-B/16 at 224, decoder 8 x 512 x 16 heads, norm-pix), our weights
 copied into the reference, and identical masks (both draw `torch.rand(N, L)` for the
 masking noise: the RNG is re-seeded before each forward). Reports |loss difference| (target:
-identical up to float rounding) and time ratio ours / reference (target <= 1.05), the mean
-of `--steps` fwd+bwd steps after a warm-up, interleaved. Writes bench/out/mae_reference.json.
+identical up to float rounding) and time ratio ours / reference (target <= 1.05), the median
+of `--steps` fwd+bwd steps after a warm-up, interleaved ABBA. Writes bench/out/mae_reference.json.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import functools
 import importlib.util
 import json
+import statistics
 import sys
 import time
 import types
@@ -110,15 +111,17 @@ def main(argv: list[str] | None = None) -> int:
             p.grad = None
         loss = model(imgs, mask_ratio=0.75)[0]
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
     losses = {"ours": step(ours), "reference": step(reference)}  # warm-up, and the check
-    times = {"ours": 0.0, "reference": 0.0}
-    for _ in range(args.steps):  # interleaved, so drift in machine load hits both
-        for name, model in (("ours", ours), ("reference", reference)):
+    samples: dict[str, list[float]] = {"ours": [], "reference": []}
+    pair = (("ours", ours), ("reference", reference))
+    for i in range(args.steps):  # interleaved ABBA, so drift in machine load hits both
+        for name, model in pair if i % 2 == 0 else pair[::-1]:
             started = time.perf_counter()
             step(model)
-            times[name] += (time.perf_counter() - started) / args.steps
+            samples[name].append(time.perf_counter() - started)
+    times = {name: statistics.median(values) for name, values in samples.items()}
     ratio = times["ours"] / times["reference"]
     result = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "loss_ours": losses["ours"], "loss_reference": losses["reference"],
