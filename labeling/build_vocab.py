@@ -73,14 +73,19 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     root = DatasetRoot(opts.root)
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
     # UsageError here when WordNet is missing
+    clock = time.perf_counter()
     mapper = HashtagMapper(extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule)
+    load_seconds = round(time.perf_counter() - clock, 3)
     spill = root.root / ".duckdb-tmp-build-vocab"  # DuckDB spills here past memory_limit
     con = duckdb.connect(config={"memory_limit": opts.memory_limit, "temp_directory": str(spill)})
+    con.execute("SET enable_progress_bar = false")
     try:
         counts = vocab.build_tables(
             con, metadata_glob, mapper, min_count=opts.min_count,
             max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed,
         )  # fmt: skip
+        counts["seconds_by_step"] = {"load_wordnet": load_seconds, **counts["seconds_by_step"]}
+        clock = time.perf_counter()
         with staged_dir(root.vocab) as vocab_dir:
             with staged_dir(root.labels) as labels_dir:
                 vocab.write_labels(con, labels_dir / LABELS_PART)
@@ -89,6 +94,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
                 write_meta(labels_dir, config=opts, counts=counts, started=started)
             vocab.write_hashtags(con, vocab_dir / "hashtags.parquet")
             write_meta(vocab_dir, config=opts, counts=counts, started=started)
+        counts["seconds_by_step"]["write"] = round(time.perf_counter() - clock, 3)
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)

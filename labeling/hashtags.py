@@ -107,6 +107,9 @@ def split_words(tag: str) -> list[str]:
     >>> split_words("GoldenRetriever"), split_words("golden_retriever"), split_words("Summer2019")
     (['golden', 'retriever'], ['golden', 'retriever'], ['summer'])
     """
+    bare = tag.lstrip("#")
+    if bare.isascii() and bare.isalpha() and bare.islower():
+        return [bare]  # most tags: NFKC and casefold are the identity, no boundary inside
     text = unicodedata.normalize("NFKC", tag).lstrip("#")
     words: list[str] = []
     current = ""

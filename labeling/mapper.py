@@ -142,6 +142,7 @@ class HashtagMapper:
         self._visual = frozenset(visual_lexnames)
         self._cache: dict[str, TagMapping] = {}
         self._senses: dict[str, tuple[str, str, bool]] = {}
+        self._nouns_of: dict[str, str | None] = {}  # `_noun` of strings that are no key
         # separator-free key -> noun lemma; a lemma that is its own key wins a collision
         self._noun_keys: dict[str, str] = {}
         for name in sorted(wn.all_lemma_names(pos="n")):
@@ -168,6 +169,10 @@ class HashtagMapper:
         """The NLTK synset of a noun wnid (`n02084071`)."""
         return self._wn.synset_from_pos_and_offset("n", int(wnid[1:]))
 
+    def record(self, wnid: str) -> NounRecord:
+        """The `NounRecord` of a noun wnid: lemma names and lexname without NLTK's parsing."""
+        return self._nouns.records[int(wnid[1:])]
+
     # -- the rules, in the order of the module docstring -------------------------------
 
     def _map(self, tag: str) -> TagMapping:
@@ -185,7 +190,8 @@ class HashtagMapper:
         phrase = "_".join(words)
         if lemma is None:
             joined = "".join(words)
-            known = self._wn.synsets(phrase) or self._wn.synsets(joined)
+            # == bool(wn.synsets(phrase) or wn.synsets(joined)), without building synsets
+            known = any(self._wn._morphy(x, pos) for x in (phrase, joined) for pos in "nvar")
             return TagMapping(phrase, None, "not_noun" if known else "no_match")
         if self._stoplisted(lemma):
             return TagMapping(lemma, None, "stoplisted")
@@ -231,10 +237,11 @@ class HashtagMapper:
         """Noun lemma of a separator-free string: a key, a morphy base or a plural key."""
         if text in self._noun_keys:
             return self._noun_keys[text]
-        base = self._wn.morphy(text, "n")
-        if base is not None:
-            return base
-        return self._plural_key(text)
+        hit = self._nouns_of.get(text, False)
+        if hit is False:
+            base = self._wn.morphy(text, "n")
+            hit = self._nouns_of[text] = base if base is not None else self._plural_key(text)
+        return hit
 
     def _plural_key(self, text: str) -> str | None:
         for ending, singular in _PLURAL_RULES:

@@ -307,8 +307,8 @@ def write_vocab(con: Any, mapper: HashtagMapper, path: Path) -> list[str]:
         "SELECT c.class_id, c.wnid, c.count, coalesce(k.kept_count, 0) FROM classes c "
         "LEFT JOIN kept_counts k USING (class_id) ORDER BY c.class_id"
     ).fetchall()
-    synsets = [mapper.synset(wnid) for _, wnid, _, _ in rows]
-    lemmas = [[lemma.name() for lemma in s.lemmas()] for s in synsets]
+    synsets = [mapper.record(wnid) for _, wnid, _, _ in rows]
+    lemmas = [s.lemma_names() for s in synsets]
     table = pa.table(
         {
             "class_id": pa.array([r[0] for r in rows], pa.int32()),
