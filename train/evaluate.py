@@ -1,23 +1,38 @@
-"""`train eval`: score a checkpoint on the val shards; write `metrics.json`.
+"""`train eval`: score a checkpoint on val shards or an image folder; write `metrics.json`.
 
     train eval --ckpt runs/wsp-micro --shards DIR/shards      # newest checkpoint of the run
+    train eval --ckpt RUN --shards DIR/shards --image-folder imagenet/val \
+               --target-wnids imagenet_synsets.txt             # + WordNet zero-shot
 
-For a WSP checkpoint (it has a head over the shards' classes):
-    top1, top5   a top-k prediction is correct when any of its classes is a label
-    mAP          multi-label mean average precision over the classes present in val
-For every checkpoint (MAE too), a linear probe on the frozen cls feature:
+Eval data: the val split of `--shards`, or `--image-folder DIR` (wnid subfolders, see
+train.imagefolder), whose wnids are mapped onto the checkpoint's classes (from `--shards`, or
+the shards it was trained on); images of wnids outside them count only for zero-shot. The
+train split of `--shards` is the bank of the probe and kNN; without `--shards` they are
+skipped. Scores over the vocabulary use the val samples with a label in it:
+
+    top1, top5   WSP head: a top-k prediction is correct when any of its classes is a label
+    mAP          WSP head: multi-label mean average precision over the classes present
     probe_top1   BatchNorm (no affine) + linear layer, trained on train-split features with
                  each sample's most frequent label as target, scored on val like top1
+    knn_top1/5   cosine kNN on the cls features, train split as bank (see train.knn)
+    zeroshot_*   `--target-wnids FILE`: the WSP head scored on another label set through
+                 WordNet's hypernyms (rule and ground truth: see train.zeroshot)
+
 Each score has its chance levels next to it (`chance_*`, see train.metrics): the hit rate of
 always guessing the most frequent train classes (prior) and of uniform guessing.
 
 `metrics.json` (written atomically; default: in the checkpoint's folder): checkpoint, kind, model,
-image_size, num_classes, val_samples, probe_train_samples, top1, top5, mAP (WSP only),
-probe_top1, probe_train_top1, chance_top1_prior, chance_top1_uniform, chance_top5_prior,
-chance_top5_uniform, chance_mAP, seconds. All scores lie in [0, 1].
+image_size, data, num_classes, val_samples, val_samples_in_vocab, probe_train_samples, top1,
+top5, mAP (WSP only), probe_top1, probe_train_top1, knn_top1, knn_top5, knn_k, knn_temperature
+(with a train split), chance_top1_prior, chance_top1_uniform, chance_top5_prior,
+chance_top5_uniform, chance_mAP, zeroshot_targets, zeroshot_reachable, zeroshot_samples,
+zeroshot_top1, zeroshot_top5, zeroshot_chance_top1_uniform (with --target-wnids), seconds.
+All scores lie in [0, 1].
 
-A WSP head trained on another vocabulary (vocab_hash differs) is refused: its class ids would
-mean other classes.
+Refused with one line (exit 2): a WSP head trained on another vocabulary (vocab_hash differs:
+its class ids would mean other classes), an empty split or image folder, a wnids file that is
+missing or holds a line that is not a WordNet 3.0 noun synset, --target-wnids for an MAE
+checkpoint, an image folder none of whose wnids the checkpoint knows (without targets).
 """
 
 from __future__ import annotations
@@ -31,14 +46,26 @@ from typing import Any
 from curation.errors import UsageError
 from curation.layout import write_json_atomic
 from curation.options import parse_options
+from train.knn import KNN_K, KNN_TEMPERATURE
 
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """Top-k, mAP and a linear probe of a checkpoint on the val shards."""
+    """Top-k, mAP, linear probe, kNN and WordNet zero-shot scores of a checkpoint."""
 
     ckpt: str = field(metadata={"help": "checkpoint file, or a run folder (its newest)"})
-    shards: str = field(metadata={"help": "folder with manifest.json (`curate shard` output)"})
+    shards: str | None = field(
+        default=None,
+        metadata={"help": "folder with manifest.json: val split scored, train split the bank"},
+    )
+    image_folder: str | None = field(
+        default=None,
+        metadata={"help": "eval images in wnid subfolders (ImageNet layout), instead of val"},
+    )
+    target_wnids: str | None = field(
+        default=None,
+        metadata={"help": "zero-shot: one target wnid per line, scored from the WSP head"},
+    )
     out: str | None = field(
         default=None, metadata={"help": "metrics file; default: metrics.json beside --ckpt"}
     )
@@ -47,8 +74,10 @@ class EvalOptions:
     probe_lr: float = 1e-3
     probe_batch_size: int = 256
     max_train_samples: int = field(
-        default=50000, metadata={"help": "train samples whose features fit the probe"}
+        default=50000, metadata={"help": "train samples whose features fit the probe and kNN"}
     )
+    knn_k: int = KNN_K
+    knn_temperature: float = KNN_TEMPERATURE
     num_workers: int = 0
     seed: int = 0
 
@@ -57,6 +86,10 @@ class EvalOptions:
             raise UsageError("--batch-size, --probe-batch-size, --max-train-samples must be >= 1")
         if self.probe_epochs < 0:
             raise UsageError("--probe-epochs must be >= 0")
+        if self.knn_k < 1 or not self.knn_temperature > 0:
+            raise UsageError("--knn-k must be >= 1 and --knn-temperature > 0")
+        if self.shards is None and self.image_folder is None:
+            raise UsageError("give --shards, --image-folder, or both (eval data)")
 
 
 def extract_features(
@@ -73,6 +106,8 @@ def extract_features(
     model.eval()
     with torch.no_grad():
         for images, batch_targets, _ in batches:
+            if not len(images):  # every image of the batch was undecodable
+                continue
             cls = model.forward_head(model.forward_features(images.to(device)), pre_logits=True)
             feats.append(cls.float().cpu())
             if model.num_classes:
@@ -82,7 +117,7 @@ def extract_features(
             if limit is not None and seen >= limit:
                 break
     if not feats:
-        raise UsageError("no samples could be read from the shards")
+        raise UsageError("no samples could be read from the eval data")
     feats_t, targets_t = torch.cat(feats)[:limit], torch.cat(targets)[:limit]
     logits_t = torch.cat(logits)[:limit] if logits else None
     return feats_t, logits_t, targets_t
@@ -123,36 +158,29 @@ def fit_linear_probe(
     return probe.eval()
 
 
-def evaluate(opts: EvalOptions) -> dict[str, Any]:
-    """Load, check, extract, score. Returns the metrics dict (see the module docstring)."""
-    import torch
+def checkpoint_vocabulary(info: Any, manifest: Any) -> list[str] | None:
+    """The class wnids of a WSP head, in class-id order, or None when they cannot be known.
 
-    from shards.loader import make_loader
+    From `--shards` (already checked against the head's vocab_hash), else from the shards
+    the checkpoint was trained on, when they are still there with the same vocabulary.
+    """
     from shards.manifest import read_manifest
-    from train.checkpoint import load_encoder, read_info, read_state, resolve_checkpoint
-    from train.loop import pick_device
-    from train.metrics import (
-        chance_levels,
-        mean_average_precision,
-        most_frequent_label,
-        topk_hit_rate,
-    )
+
+    if manifest is None and info.config.get("shards"):
+        try:
+            manifest = read_manifest(info.config["shards"])
+        except UsageError:
+            return None
+    if manifest is None or manifest.vocab_hash != info.vocab_hash:
+        return None
+    return [c["wnid"] for c in manifest.classes]
+
+
+def load_model(info: Any, device: Any) -> Any:
+    """The checkpoint's encoder (and its WSP head), strict on keys, in eval mode on `device`."""
+    from train.checkpoint import load_encoder, read_state
     from train.models import create_encoder
 
-    started = time.time()
-    info = read_info(resolve_checkpoint(opts.ckpt))
-    manifest = read_manifest(opts.shards)
-    if info.kind == "wsp" and info.vocab_hash != manifest.vocab_hash:
-        raise UsageError(
-            f"{info.path} was trained on vocabulary {info.vocab_hash[:12]}, the shards carry "
-            f"{manifest.vocab_hash[:12]}: evaluate on the shards it was trained for"
-        )
-    for split in ("train", "val"):
-        if not manifest.count(split):
-            raise UsageError(f"{manifest.folder}: the {split} split has no samples to evaluate")
-
-    torch.manual_seed(opts.seed)
-    device = pick_device()
     num_classes = info.num_classes if info.kind == "wsp" else 0
     model = create_encoder(info.model, info.image_size, num_classes=num_classes)
     fresh = load_encoder(model, info.path)  # strict on the encoder keys, with a clear error
@@ -161,57 +189,168 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
         if sorted(head) != fresh:
             raise UsageError(f"{info.path}: head keys {sorted(head)} do not match {fresh}")
         model.load_state_dict(head, strict=False)
-    model = model.to(device)
+    return model.to(device).eval()
 
-    def split_features(split: str, limit: int | None) -> tuple[Any, Any, Any]:
+
+def evaluate(opts: EvalOptions) -> dict[str, Any]:
+    """Check, load, extract, score. Returns the metrics dict (see the module docstring)."""
+    import torch
+
+    from shards.loader import make_loader
+    from shards.manifest import read_manifest
+    from train.checkpoint import read_info, resolve_checkpoint
+    from train.imagefolder import ImageFolder
+    from train.loop import pick_device
+
+    started = time.time()
+    info = read_info(resolve_checkpoint(opts.ckpt))
+    manifest = read_manifest(opts.shards) if opts.shards else None
+    if manifest is not None and info.kind == "wsp" and info.vocab_hash != manifest.vocab_hash:
+        raise UsageError(
+            f"{info.path} was trained on vocabulary {info.vocab_hash[:12]}, the shards carry "
+            f"{manifest.vocab_hash[:12]}: evaluate on the shards it was trained for"
+        )
+    splits = ("train",) if opts.image_folder else ("train", "val")
+    for split in splits if manifest is not None else ():
+        if not manifest.count(split):
+            raise UsageError(f"{manifest.folder}: the {split} split has no samples to evaluate")
+    folder = ImageFolder.scan(opts.image_folder) if opts.image_folder else None
+    targets = None
+    if opts.target_wnids:
+        if info.kind != "wsp":
+            raise UsageError(f"--target-wnids needs a WSP checkpoint (a head); {info.path} is MAE")
+        from train.zeroshot import read_target_wnids
+
+        targets = read_target_wnids(opts.target_wnids)
+
+    # label space: the head's classes (K of them), then the folder's wnids outside them (E)
+    vocab = checkpoint_vocabulary(info, manifest) if info.kind == "wsp" else None
+    if vocab is None and manifest is not None:
+        vocab = [c["wnid"] for c in manifest.classes]
+    if vocab is None and info.kind == "wsp":
+        raise UsageError(
+            f"{info.path}: the class wnids of its head are unknown (its training shards are "
+            "gone): pass --shards with its vocabulary"
+        )
+    vocab = vocab if vocab is not None else folder.wnids  # MAE on a folder alone
+    space = vocab + ([w for w in folder.wnids if w not in set(vocab)] if folder else [])
+    if folder and targets is None and not set(folder.wnids) & set(vocab):
+        raise UsageError(
+            f"--image-folder {folder.folder}: none of its {len(folder.wnids)} wnids is a class "
+            "of the checkpoint (give --target-wnids to score it zero-shot)"
+        )
+
+    torch.manual_seed(opts.seed)
+    device = pick_device()
+    model = load_model(info, device)
+
+    def shard_features(split: str, limit: int | None) -> tuple[Any, Any, Any]:
         batches = make_loader(
             manifest, split, batch_size=opts.batch_size, image_size=info.image_size,
             train=False, num_workers=opts.num_workers,
         )  # fmt: skip
         return extract_features(model, batches, limit, device)
 
-    train_x, _, train_t = split_features("train", opts.max_train_samples)
-    val_x, val_logits, val_t = split_features("val", None)
-    class_counts = train_t.sum(dim=0)  # [K] label counts of the (probe's) train samples
-    chance = chance_levels(val_t, class_counts)
+    if folder is not None:
+        batches = folder.batches(space, batch_size=opts.batch_size, image_size=info.image_size,
+                                 num_workers=opts.num_workers)  # fmt: skip
+        val_x, val_logits, val_space = extract_features(model, batches, None, device)
+    else:
+        val_x, val_logits, val_space = shard_features("val", None)
+    bank = shard_features("train", opts.max_train_samples) if manifest is not None else None
 
     metrics: dict[str, Any] = {
         "checkpoint": str(info.path),
         "kind": info.kind,
         "model": info.model,
         "image_size": info.image_size,
-        "num_classes": manifest.num_classes,
-        "val_samples": len(val_t),
-        "probe_train_samples": len(train_t),
+        "data": str(folder.folder if folder else manifest.folder),
+        "num_classes": len(vocab),
+        "val_samples": len(val_space),
+        "probe_train_samples": len(bank[2]) if bank else 0,
     }
-    if val_logits is not None:
-        metrics["top1"] = topk_hit_rate(val_logits, val_t, 1)
-        metrics["top5"] = topk_hit_rate(val_logits, val_t, 5)
-        metrics["mAP"] = mean_average_precision(val_logits, val_t)
-    probe = fit_linear_probe(
-        train_x, most_frequent_label(train_t, class_counts), manifest.num_classes,
-        epochs=opts.probe_epochs, lr=opts.probe_lr, batch_size=opts.probe_batch_size,
-        seed=opts.seed,
-    )  # fmt: skip
-    with torch.no_grad():
-        metrics["probe_top1"] = topk_hit_rate(probe(val_x), val_t, 1)
-        metrics["probe_train_top1"] = topk_hit_rate(probe(train_x), train_t, 1)
-    metrics.update({f"chance_{name}": value for name, value in chance.items()})
+    metrics.update(vocabulary_scores(opts, val_x, val_logits, val_space[:, : len(vocab)], bank))
+    if targets is not None:
+        from train.zeroshot import zero_shot_metrics
+
+        labels = [[space[j] for j in row.nonzero().flatten().tolist()] for row in val_space]
+        metrics.update(zero_shot_metrics(val_logits, labels, vocab, targets))
     metrics["seconds"] = round(time.time() - started, 3)
     return metrics
 
 
+def vocabulary_scores(
+    opts: EvalOptions, val_x: Any, val_logits: Any, val_t: Any, bank: tuple | None
+) -> dict[str, Any]:
+    """Head top-k and mAP, probe and kNN top-k, chance levels: over the vocabulary's K classes.
+
+    val_x [N, D], val_logits [N, K] or None, val_t [N, K]; bank = (train_x, _, train_t) or
+    None (no train split: probe and kNN are skipped). Only val samples with a label in the
+    vocabulary are scored (`val_samples_in_vocab`; all of them for shards).
+    """
+    import torch
+
+    from train.knn import knn_votes
+    from train.metrics import (
+        chance_levels,
+        mean_average_precision,
+        most_frequent_label,
+        topk_hit_rate,
+    )
+
+    labelled = val_t.sum(dim=1) > 0
+    val_x, val_t = val_x[labelled], val_t[labelled]
+    val_logits = val_logits[labelled] if val_logits is not None else None
+    out: dict[str, Any] = {"val_samples_in_vocab": len(val_t)}
+    if not len(val_t):
+        return out
+    # chance "prior" guesses the train split's most frequent classes (val's own without one)
+    class_counts = (bank[2] if bank else val_t).sum(dim=0)  # [K]
+    if val_logits is not None:
+        out["top1"] = topk_hit_rate(val_logits, val_t, 1)
+        out["top5"] = topk_hit_rate(val_logits, val_t, 5)
+        out["mAP"] = mean_average_precision(val_logits, val_t)
+    if bank is not None:
+        train_x, _, train_t = bank
+        probe = fit_linear_probe(
+            train_x, most_frequent_label(train_t, class_counts), val_t.shape[1],
+            epochs=opts.probe_epochs, lr=opts.probe_lr, batch_size=opts.probe_batch_size,
+            seed=opts.seed,
+        )  # fmt: skip
+        with torch.no_grad():
+            out["probe_top1"] = topk_hit_rate(probe(val_x), val_t, 1)
+            out["probe_train_top1"] = topk_hit_rate(probe(train_x), train_t, 1)
+        votes = knn_votes(train_x, train_t, val_x, k=opts.knn_k, temperature=opts.knn_temperature)
+        out["knn_top1"] = topk_hit_rate(votes, val_t, 1)
+        out["knn_top5"] = topk_hit_rate(votes, val_t, 5)
+        out["knn_k"] = min(opts.knn_k, len(train_x))
+        out["knn_temperature"] = opts.knn_temperature
+    chance = chance_levels(val_t, class_counts)
+    out.update({f"chance_{name}": value for name, value in chance.items()})
+    return out
+
+
 def print_table(metrics: dict[str, Any]) -> None:
-    rows = [("top1", "top1"), ("top5", "top5"), ("mAP", "mAP"), ("probe_top1", "top1")]
+    """metric | value | the prior and uniform guesses' values on the same samples."""
+    rows = [("top1", "top1"), ("top5", "top5"), ("mAP", "mAP"), ("probe_top1", "top1"),
+            ("knn_top1", "top1"), ("knn_top5", "top5")]  # fmt: skip
+    rows_zs = [
+        ("zeroshot_top1", None, "zeroshot_chance_top1_uniform"),
+        ("zeroshot_top5", None, None),
+    ]
     print(f"{metrics['kind']} {metrics['model']} on {metrics['val_samples']} val samples")
-    print(f"{'metric':<12} {'value':>7} {'prior':>7} {'uniform':>8}")
-    for name, chance in rows:
+    print(f"{'metric':<14} {'value':>7} {'prior':>7} {'uniform':>8}")
+    table = [(name, f"chance_{c}_prior" if c != "mAP" else "chance_mAP", f"chance_{c}_uniform")
+             for name, c in rows] + rows_zs  # fmt: skip
+    for name, prior_key, uniform_key in table:
         if name not in metrics:
             continue
-        prior = metrics.get(f"chance_{chance}_prior", metrics.get(f"chance_{chance}"))
-        uniform = metrics.get(f"chance_{chance}_uniform")
-        uniform_text = f"{uniform:>8.3f}" if uniform is not None else f"{'':>8}"
-        print(f"{name:<12} {metrics[name]:>7.3f} {prior:>7.3f} {uniform_text}")
+        cells = [metrics.get(key) if key else None for key in (prior_key, uniform_key)]
+        text = [f"{v:>7.3f}" if v is not None else f"{'':>7}" for v in cells]
+        print(f"{name:<14} {metrics[name]:>7.3f} {text[0]} {text[1]:>8}")
+    if "zeroshot_targets" in metrics:
+        print(f"zero-shot: {metrics['zeroshot_reachable']} of {metrics['zeroshot_targets']} "
+              f"targets reachable, {metrics['zeroshot_samples']} samples scored")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

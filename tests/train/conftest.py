@@ -49,9 +49,11 @@ def draw(class_ids: list[int], rng: random.Random, size: int = 32) -> bytes:
     return buf.getvalue()
 
 
-def sample_labels(index: int, num_classes: int, rng: random.Random) -> list[int]:
+def sample_labels(
+    index: int, num_classes: int, rng: random.Random, two_label_rate: float = 0.3
+) -> list[int]:
     first = index % num_classes
-    if rng.random() < 0.3:  # some samples carry two classes
+    if rng.random() < two_label_rate:  # some samples carry two classes
         return sorted({first, rng.randrange(num_classes)})
     return [first]
 
@@ -83,6 +85,7 @@ def write_shards(
     seed: int = 0,
     corrupt_key: str | None = None,
     vocab_hash: str = VOCAB_HASH,
+    two_label_rate: float = 0.3,
 ) -> Path:
     """Write {train,val}-NNNNNN.tar + manifest.json into `folder`; returns `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -92,7 +95,7 @@ def write_shards(
     for split, n in (("train", n_train), ("val", n_val)):
         samples = []
         for _ in range(n):
-            class_ids = sample_labels(index, num_classes, rng)
+            class_ids = sample_labels(index, num_classes, rng, two_label_rate)
             samples.append({
                 "uid": f"{index:016x}",
                 "url": f"file:///img/{index}.jpg",
@@ -125,3 +128,32 @@ def make_shards():
 def shards_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """192 train + 64 val samples over 5 classes, 3 + 1 shards, 32 px."""
     return write_shards(tmp_path_factory.mktemp("shards"))
+
+
+COMMON = ["--model", "vit_pico_patch4", "--batch-size", "32", "--warmup-steps", "5",
+          "--log-every", "5"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def mae_run(shards_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 MAE steps on `shards_dir`, checkpoints at 20 and 40."""
+    from train.cli import main as train_cli
+
+    out = tmp_path_factory.mktemp("runs") / "mae"
+    argv = ["mae", "--shards", str(shards_dir), "--out", str(out), *COMMON, "--steps", "40",
+            "--base-lr", "0.01", "--decoder-depth", "1", "--decoder-dim", "64",
+            "--decoder-heads", "4", "--save-every", "20"]  # fmt: skip
+    assert train_cli(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def wsp_run(shards_dir: Path, mae_run: Path) -> Path:
+    """40 WSP steps on `shards_dir` from the MAE run's encoder."""
+    from train.cli import main as train_cli
+
+    out = mae_run.parent / "wsp"
+    argv = ["wsp", "--shards", str(shards_dir), "--out", str(out), "--init", str(mae_run),
+            *COMMON, "--steps", "40", "--base-lr", "0.01", "--min-scale", "0.5"]  # fmt: skip
+    assert train_cli(argv) == 0
+    return out

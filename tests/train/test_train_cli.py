@@ -9,11 +9,9 @@ import pytest
 from PIL import Image
 
 from shards.manifest import read_manifest
+from tests.train.conftest import COMMON
 from train.checkpoint import read_info, read_state
 from train.cli import main as train_cli
-
-COMMON = ["--model", "vit_pico_patch4", "--batch-size", "32", "--warmup-steps", "5",
-          "--log-every", "5"]  # fmt: skip
 
 
 def log_lines(run: Path) -> list[dict]:
@@ -24,25 +22,6 @@ def falls(lines: list[dict]) -> bool:
     first = sum(x["loss"] for x in lines[:2]) / 2
     last = sum(x["loss"] for x in lines[-2:]) / 2
     return last < 0.85 * first
-
-
-@pytest.fixture(scope="module")
-def mae_run(shards_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "mae"
-    argv = ["mae", "--shards", str(shards_dir), "--out", str(out), *COMMON, "--steps", "40",
-            "--base-lr", "0.01", "--decoder-depth", "1", "--decoder-dim", "64",
-            "--decoder-heads", "4", "--save-every", "20"]  # fmt: skip
-    assert train_cli(argv) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def wsp_run(shards_dir: Path, mae_run: Path) -> Path:
-    out = mae_run.parent / "wsp"
-    argv = ["wsp", "--shards", str(shards_dir), "--out", str(out), "--init", str(mae_run),
-            *COMMON, "--steps", "40", "--base-lr", "0.01", "--min-scale", "0.5"]  # fmt: skip
-    assert train_cli(argv) == 0
-    return out
 
 
 def test_mae_run_writes_its_files(mae_run: Path) -> None:
