@@ -50,6 +50,11 @@ class BuildVocabOptions:
         metadata={"choices": ("frequent_visual", "first_visual", "first"), "help": "which "
                   "noun sense of an ambiguous word becomes the class (see labeling/senses.py)"},
     )  # fmt: skip
+    non_visual_dominance: float = field(
+        default=8.0,
+        metadata={"help": "a word whose most frequent sense is non-visual and outweighs its "
+                  "visual senses this many times (tagged counts) is non_visual; 0: off"},
+    )  # fmt: skip
     memory_limit: str = field(default="4GB", metadata={"help": "DuckDB memory limit"})
 
     def __post_init__(self) -> None:
@@ -74,7 +79,10 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
     # UsageError here when WordNet is missing
     clock = time.perf_counter()
-    mapper = HashtagMapper(extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule)
+    mapper = HashtagMapper(
+        extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule,
+        non_visual_dominance=opts.non_visual_dominance,
+    )  # fmt: skip
     load_seconds = round(time.perf_counter() - clock, 3)
     spill = root.root / ".duckdb-tmp-build-vocab"  # DuckDB spills here past memory_limit
     con = duckdb.connect(config={"memory_limit": opts.memory_limit, "temp_directory": str(spill)})

@@ -21,7 +21,9 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    (`#happy`), else `no_match`.
 5. Ambiguity rule (`sense_rule`, `labeling.senses.SENSE_RULES`): `frequent_visual`
    (default) takes, among the senses that are visual and not a proper name for the word,
-   the one with the highest tagged frequency, ties to the more depictable lexicographer
+   the one with the highest tagged frequency (unless the word's most frequent sense is
+   non-visual and outweighs all its visual senses `non_visual_dominance` (8) times over:
+   `#shapes`, `#action` are then `non_visual`), ties to the more depictable lexicographer
    file (animal > artifact > food > plant > ...): `#sunset` is the sky phenomenon
    (n11473954), not the time of day; `#tiger` the cat. `first_visual` takes the first such
    sense in WordNet's order, `first` WordNet's first noun sense. Synonyms merge because
@@ -47,7 +49,7 @@ from typing import Any
 
 from labeling.hashtags import is_too_long, normalized, split_words
 from labeling.noun_index import NounRecord, noun_index
-from labeling.senses import SENSE_RULES, is_visual
+from labeling.senses import NON_VISUAL_DOMINANCE, SENSE_RULES, is_visual
 
 REASONS = (
     "stoplisted", "numeric", "too_long", "no_match", "not_noun", "non_visual",
@@ -127,10 +129,12 @@ class HashtagMapper:
         extra_stoplist: Iterable[str] = (),
         visual_lexnames: Iterable[str] = VISUAL_LEXNAMES,
         sense_rule: str = "frequent_visual",
+        non_visual_dominance: float = NON_VISUAL_DOMINANCE,
     ) -> None:
         if sense_rule not in SENSE_RULES:
             raise ValueError(f"sense_rule must be one of {tuple(SENSE_RULES)}, got {sense_rule!r}")
         self._sense_rule = SENSE_RULES[sense_rule]
+        self._dominance = non_visual_dominance
         if wn is None:
             from labeling.wordnet import wordnet
 
@@ -203,7 +207,9 @@ class HashtagMapper:
         cached per lemma, as many written tags share one lemma (`Dogs`, `dogs`, `dog`)."""
         hit = self._senses.get(lemma)
         if hit is None:
-            synset = self._sense_rule(self._nouns.senses(lemma), lemma, self.is_visual)
+            synset = self._sense_rule(
+                self._nouns.senses(lemma), lemma, self.is_visual, dominance=self._dominance
+            )
             hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
         return hit

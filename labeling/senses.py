@@ -17,6 +17,16 @@ photographs); `SENSE_RULES` names them:
   So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
   animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
   context rule below picks the toy or the machine when the caption says so).
+  Non-visual dominance: when the word's most frequent sense (highest tagged count) is not
+  visual and its count is at least `NON_VISUAL_DOMINANCE` (8) times the summed counts of
+  all its visual senses + 1, that non-visual sense is chosen (and the tag dropped as
+  `non_visual`) rather than reaching for a rare visual sense: `#shapes` (shape.n.01, an
+  attribute, 37, against human_body.n.01's 3) and `#action` (94 against a gun part's 1)
+  are non-visual, while `#fire` (the event 43 against 4 + 3 for the fire and the flame),
+  `#table` (the group 52 against the furniture's 25 + 5) and `#crane` (0 against 0) keep
+  their visual sense. noun.Tops senses never count as dominant (`#food`: food.n.01, the
+  category, 29, against the dish's 0). ImageNet lemmas this rule costs (bench
+  mapping_accuracy): `rule` (the ruler), `vacuum` (the cleaner), `fig` (the fruit).
 - `first_visual`: the same, but WordNet's order instead of counts and preference.
 - `first`: WordNet's first noun sense, whatever it is.
 
@@ -40,6 +50,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+# A word whose most frequent sense is not visual and outweighs all its visual senses
+# together this many times (tagged counts, +1 on the visual side) is non-visual.
+NON_VISUAL_DOMINANCE = 8.0
+
 LEXNAME_PREFERENCE = (
     "noun.animal", "noun.artifact", "noun.food", "noun.plant", "noun.object", "noun.person",
     "noun.location", "noun.phenomenon", "noun.substance", "noun.body",
@@ -55,7 +69,8 @@ GLOSS_STOPWORDS = frozenset(
 # web_site (noun.communication, hyponyms of object.n.01), street_sign, traffic_light.
 VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
 
-SenseRule = Callable[[list[Any], str, Callable[[Any], bool]], Any]
+# (senses, lemma, visual, dominance=...) -> synset; only frequent_visual reads `dominance`
+SenseRule = Callable[..., Any]
 
 
 def is_visual(synset: Any, lexnames: frozenset[str]) -> bool:
@@ -108,20 +123,55 @@ def common_senses(senses: list[Any], lemma: str) -> list[Any]:
     return [s for s in senses if not proper_name_of(s, lemma)] or senses
 
 
-def _first(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> Any:
+def _first(
+    senses: list[Any], lemma: str, visual: Callable[[Any], bool], dominance: float = 0.0
+) -> Any:
     return senses[0]
 
 
-def _first_visual(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> Any:
+def _first_visual(
+    senses: list[Any], lemma: str, visual: Callable[[Any], bool], dominance: float = 0.0
+) -> Any:
     common = common_senses(senses, lemma)
     return next((s for s in common if visual(s)), common[0])
 
 
-def _frequent_visual(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> Any:
+def _frequent_visual(
+    senses: list[Any],
+    lemma: str,
+    visual: Callable[[Any], bool],
+    dominance: float = NON_VISUAL_DOMINANCE,
+) -> Any:
     candidates = visual_candidates(senses, lemma, visual)
+    common = common_senses(senses, lemma)
     if not candidates:
-        return common_senses(senses, lemma)[0]
-    return candidates[0]
+        return common[0]
+    dominant = non_visual_dominant(common, lemma, visual, candidates, dominance)
+    return candidates[0] if dominant is None else dominant
+
+
+def non_visual_dominant(
+    common: list[Any],
+    lemma: str,
+    visual: Callable[[Any], bool],
+    visual_senses: list[Any],
+    ratio: float = NON_VISUAL_DOMINANCE,
+) -> Any | None:
+    """The non-visual sense that outweighs all `visual_senses`, or None (module docstring):
+    the most frequent sense (first in WordNet's order on a tie) when it is not visual and
+    its tagged count >= `ratio` x (the visual senses' counts summed + 1); 0 turns it off."""
+    if ratio <= 0:
+        return None
+    # noun.Tops senses are categories (food.n.01, "any substance that can be metabolized")
+    # whose members are visual: they never outweigh a visual sense.
+    pool = [s for s in common if s.lexname() != "noun.Tops"]
+    if not pool:
+        return None
+    top = max(pool, key=lambda s: tagged_count(s, lemma))  # max keeps the first on a tie
+    if visual(top):
+        return None
+    visual_uses = sum(tagged_count(s, lemma) for s in visual_senses)
+    return top if tagged_count(top, lemma) >= ratio * (visual_uses + 1) else None
 
 
 SENSE_RULES: dict[str, SenseRule] = {

@@ -156,3 +156,13 @@ def test_visual_filter_admits_physical_things_filed_as_communication(mapper):
 def test_unknown_sense_rule_is_refused():
     with pytest.raises(ValueError, match="sense_rule"):
         HashtagMapper(object(), sense_rule="random")
+
+
+def test_non_visual_dominant_words_are_dropped(mapper):
+    from labeling.wordnet import wordnet
+
+    for tag in ("shapes", "action"):
+        assert mapper.map(tag).reason == "non_visual"
+    assert (mapper.map("fire").reason, mapper.map("table").lexname) == (None, "noun.artifact")
+    lenient = HashtagMapper(wordnet(), non_visual_dominance=0)
+    assert (lenient.map("shapes").reason, lenient.map("shapes").lexname) == (None, "noun.body")

@@ -54,3 +54,34 @@ def test_context_rule_picks_the_sense_the_caption_speaks_of(wn):
     assert choose_in_context(candidates, default, {"heavy", "site"}).name() == "crane.n.04"
     assert choose_in_context(candidates, default, {"zzz"}) is default  # no overlap
     assert choose_in_context(candidates, default, {"bird", "heavy"}) is default  # a tie
+
+
+def test_non_visual_dominance_rule(wn):
+    from labeling.senses import NON_VISUAL_DOMINANCE, non_visual_dominant
+
+    rule = SENSE_RULES["frequent_visual"]
+    # shape.n.01 (noun.attribute) 37 uses; the only visual sense, human_body.n.01, 3: 37 >= 8 * 4
+    assert tagged_count(wn.synset("shape.n.01"), "shape") == 37
+    assert rule(wn.synsets("shape", "n"), "shape", _visual).name() == "shape.n.01"
+    # action.n.01 (noun.act) 94 against the gun part's 1
+    assert rule(wn.synsets("action", "n"), "action", _visual).name() == "action.n.01"
+    # fire.n.01 (noun.event) 43 < 8 * (4 + 3 + 0 + 1): the visual senses together hold on
+    assert rule(wn.synsets("fire", "n"), "fire", _visual).name() == "fire.n.04"
+    # table.n.01 (noun.group) 52 against furniture 25 + 5: furniture
+    assert rule(wn.synsets("table", "n"), "table", _visual).name() == "table.n.02"
+    # the threshold is where the rule says: shape flips between ratio 9.25 and 9.26
+    common = wn.synsets("shape", "n")
+    visual = visual_candidates(common, "shape", _visual)
+    assert non_visual_dominant(common, "shape", _visual, visual, 37 / 4).name() == "shape.n.01"
+    assert non_visual_dominant(common, "shape", _visual, visual, 37 / 4 + 0.01) is None
+    assert non_visual_dominant(common, "shape", _visual, visual, 0) is None  # off
+    off = rule(wn.synsets("shape", "n"), "shape", _visual, dominance=0)
+    assert off.name() == "human_body.n.01"
+    assert NON_VISUAL_DOMINANCE == 8.0
+
+
+def test_category_senses_never_dominate(wn):
+    # food.n.01 (noun.Tops, 29 uses) against food.n.02 (noun.food, 0): still the food
+    assert tagged_count(wn.synset("food.n.01"), "food") == 29
+    rule = SENSE_RULES["frequent_visual"]
+    assert rule(wn.synsets("food", "n"), "food", _visual).name() == "food.n.02"
