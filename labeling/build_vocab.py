@@ -1,6 +1,7 @@
 """`curate build-vocab`: metadata captions -> WordNet class vocabulary and per-sample labels.
 
     curate build-vocab --root DIR [--min-count 2] [--max-classes K] [--cap T] [--seed 0]
+                       [--source hashtags|caption|both] [--non-visual-dominance 8]
 
 reads  DIR/metadata/*.parquet  (uid, caption; `curate ingest` writes it)
 writes DIR/vocab/vocab.parquet, DIR/vocab/hashtags.parquet, DIR/vocab/meta.json
@@ -55,6 +56,11 @@ class BuildVocabOptions:
         metadata={"help": "a word whose most frequent sense is non-visual and outweighs its "
                   "visual senses this many times (tagged counts) is non_visual; 0: off"},
     )  # fmt: skip
+    source: str = field(
+        default="hashtags",
+        metadata={"choices": ("hashtags", "caption", "both"), "help": "labels from the "
+                  "caption's hashtags, from its words (corpora without hashtags), or both"},
+    )  # fmt: skip
     memory_limit: str = field(default="4GB", metadata={"help": "DuckDB memory limit"})
 
     def __post_init__(self) -> None:
@@ -90,7 +96,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     try:
         counts = vocab.build_tables(
             con, metadata_glob, mapper, min_count=opts.min_count,
-            max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed,
+            max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed, source=opts.source,
         )  # fmt: skip
         counts["seconds_by_step"] = {"load_wordnet": load_seconds, **counts["seconds_by_step"]}
         clock = time.perf_counter()

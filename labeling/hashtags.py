@@ -45,21 +45,64 @@ def hashtags_sql(caption: str) -> str:
 MAX_TAG_CHARS = 40  # longer tags are sentences glued together, not names of things
 
 
-def create_caption_tags(con: Any, metadata_glob: str, table: str = "caption_tags") -> None:
+# Caption words (`--source caption|both`): runs of 3+ letters, lowercased, not these.
+MIN_WORD_CHARS = 3
+STOPWORDS = frozenset("""
+the and for with that this from are was were has have had its his her hers their our your
+you they them she him who whom what when where which why how not but all any can will just
+into onto over under out off about after before very more most some such than then there
+here these those also only own same both each few other per via one two three yes get got
+new now too our ours yourself itself their theirs been being does did doing would could
+should may might must shall while during until upon within without between through again
+once http https www com org net html jpg jpeg png gif amp quot
+""".split())  # fmt: skip
+WORD_MARK = " "  # a caption word is stored as " word": no hashtag contains a space
+SOURCES = ("hashtags", "caption", "both")
+
+
+def words_sql(caption: str) -> str:
+    """A DuckDB expression: the caption's words (hashtags cut out first), each `WORD_MARK`
+    + the lowercased word, stop words and words under `MIN_WORD_CHARS` letters dropped."""
+    stop = " " + " ".join(sorted(STOPWORDS)) + " "
+    return (
+        f"list_transform(list_filter(regexp_extract_all(lower(regexp_replace({caption}, "
+        f"'#[\\pL\\pM\\pN_]+', ' ', 'g')), '[\\pL\\pM]{{{MIN_WORD_CHARS},}}'), "
+        f"lambda w: NOT contains('{stop}', ' ' || w || ' ')), lambda w: '{WORD_MARK}' || w)"
+    )
+
+
+def kind_of(tag: str) -> str:
+    """`word` for a caption word (stored with `WORD_MARK`), else `hashtag`."""
+    return "word" if tag.startswith(WORD_MARK) else "hashtag"
+
+
+def create_caption_tags(
+    con: Any, metadata_glob: str, table: str = "caption_tags", source: str = "hashtags"
+) -> None:
     """Create `table(uid VARCHAR, tags VARCHAR[])`: the distinct hashtags (as written) of each
     caption that has one, in one streaming pass (no DISTINCT over (uid, tag) rows).
+    `source` `caption` takes the caption's words instead (`words_sql`, stored as " word"),
+    `both` takes both.
 
-    Reads `uid` and `caption` of `metadata_glob` (parquet); captions without `#` skip the
-    regular expression. Null captions yield no row.
+    Reads `uid` and `caption` of `metadata_glob` (parquet); with `hashtags`, captions
+    without `#` skip the regular expression. Null captions yield no row.
     """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    expression = {
+        "hashtags": hashtags_sql("caption"),
+        "caption": words_sql("caption"),
+        "both": f"list_concat({hashtags_sql('caption')}, {words_sql('caption')})",
+    }[source]
+    only_tagged = "AND contains(caption, '#')" if source == "hashtags" else ""
     # Two statements on purpose: with the filter in the same query DuckDB pushes
     # `len(tags) > 0` into the scan and evaluates the regular expression twice.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {table}_raw AS
-        SELECT uid, {hashtags_sql("caption")} AS tags
+        SELECT uid, {expression} AS tags
         FROM read_parquet('{_sql_str(metadata_glob)}')
-        WHERE caption IS NOT NULL AND contains(caption, '#')
+        WHERE caption IS NOT NULL {only_tagged}
         """
     )
     con.execute(

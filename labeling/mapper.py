@@ -145,6 +145,7 @@ class HashtagMapper:
         self._stoplist = frozenset(normalized(s) for s in (*base, *extra_stoplist))
         self._visual = frozenset(visual_lexnames)
         self._cache: dict[str, TagMapping] = {}
+        self._word_cache: dict[str, TagMapping] = {}
         self._senses: dict[str, tuple[str, str, bool]] = {}
         self._nouns_of: dict[str, str | None] = {}  # `_noun` of strings that are no key
         # separator-free key -> noun lemma; a lemma that is its own key wins a collision
@@ -197,6 +198,33 @@ class HashtagMapper:
             # == bool(wn.synsets(phrase) or wn.synsets(joined)), without building synsets
             known = any(self._wn._morphy(x, pos) for x in (phrase, joined) for pos in "nvar")
             return TagMapping(phrase, None, "not_noun" if known else "no_match")
+        return self._as_class(lemma)
+
+    def map_word(self, word: str) -> TagMapping:
+        """The mapping of one caption word (`--source caption|both`): rules 1-3, 5 and 6 as
+        for a hashtag, but rule 4 is only morphy's noun lemma of the whole word (plurals and
+        irregular forms: `dogs`, `geese`); no splitting, affixes or segmentation."""
+        hit = self._word_cache.get(word)
+        if hit is None:
+            hit = self._word_cache[word] = self._map_word(word)
+        return hit
+
+    def _map_word(self, word: str) -> TagMapping:
+        norm = normalized(word)
+        if is_too_long(word):
+            return TagMapping(norm, None, "too_long")
+        if self._stoplisted(norm):
+            return TagMapping(norm, None, "stoplisted")
+        if not split_words(norm):
+            return TagMapping(norm, None, "numeric")
+        lemma = self._wn.morphy(norm, "n")
+        if lemma is None:
+            known = any(self._wn._morphy(norm, pos) for pos in "nvar")
+            return TagMapping(norm, None, "not_noun" if known else "no_match")
+        return self._as_class(lemma)
+
+    def _as_class(self, lemma: str) -> TagMapping:
+        """Rules 2 (again, on the lemma), 5 and 6 for a resolved noun lemma."""
         if self._stoplisted(lemma):
             return TagMapping(lemma, None, "stoplisted")
         wnid, lexname, visual = self._sense_of(lemma)

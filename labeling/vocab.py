@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UsageError
-from labeling.hashtags import create_caption_tags
+from labeling.hashtags import WORD_MARK, create_caption_tags, kind_of
 from labeling.mapper import HashtagMapper
 
 COIN_BITS = 52  # 13 hex digits: exact in a double, so SQL and Python agree bit for bit
@@ -61,9 +61,10 @@ def _coin_sql(seed: int) -> str:
     return f"('0x' || substr(md5({key}), 1, {COIN_BITS // 4}))::BIGINT / {2**COIN_BITS}.0"
 
 
-def count_hashtags(con: Any, metadata_glob: str) -> dict[str, int]:
-    """Create `caption_tags` and `tag_counts` from the metadata parquet parts."""
-    create_caption_tags(con, metadata_glob)
+def count_hashtags(con: Any, metadata_glob: str, source: str = "hashtags") -> dict[str, int]:
+    """Create `caption_tags` and `tag_counts` from the metadata parquet parts; `source`:
+    `hashtags`, `caption` (the caption's words) or `both` (`hashtags.create_caption_tags`)."""
+    create_caption_tags(con, metadata_glob, source=source)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE tag_counts AS SELECT tag, count(*)::BIGINT AS count "
         "FROM (SELECT unnest(tags) AS tag FROM caption_tags) GROUP BY tag"
@@ -84,7 +85,8 @@ def map_hashtags(con: Any, mapper: HashtagMapper) -> dict[str, int]:
     import pyarrow as pa
 
     tags = [tag for (tag,) in con.execute("SELECT tag FROM tag_counts ORDER BY tag").fetchall()]
-    mapped = mapper.map_many(tags)
+    mark = len(WORD_MARK)
+    mapped = [mapper.map_word(t[mark:]) if kind_of(t) == "word" else mapper.map(t) for t in tags]
     table = pa.table(
         {
             "tag": pa.array(tags, pa.string()),
@@ -256,6 +258,7 @@ def build_tables(
     max_classes: int | None,
     cap: int | None,
     seed: int,
+    source: str = "hashtags",
 ) -> dict[str, Any]:
     """All steps above; UsageError when no hashtag maps or no class survives min_count."""
     seconds: dict[str, float] = {}
@@ -267,7 +270,7 @@ def build_tables(
         seconds[step] = round(now - clock, 3)
         clock = now
 
-    counts: dict[str, Any] = count_hashtags(con, metadata_glob)
+    counts: dict[str, Any] = count_hashtags(con, metadata_glob, source)
     lap("count_hashtags")
     counts |= map_hashtags(con, mapper)
     lap("map_hashtags")
@@ -327,11 +330,15 @@ def write_vocab(con: Any, mapper: HashtagMapper, path: Path) -> list[str]:
 def write_hashtags(con: Any, path: Path) -> None:
     """Write hashtags.parquet, most frequent first.
 
-    Schema: hashtag string · count int64 · canonical string · wnid string|null ·
+    Schema: hashtag string · kind string (`hashtag`, or `word` for a caption word under
+    `--source caption|both`) · count int64 · canonical string · wnid string|null ·
     reason string|null (null iff the tag became a label).
     """
     con.execute(
-        f"""COPY (SELECT hashtag, count, canonical, wnid, reason FROM tag_final
+        f"""COPY (SELECT {_unmarked("hashtag")} AS hashtag,
+                         CASE WHEN starts_with(hashtag, '{WORD_MARK}') THEN 'word'
+                              ELSE 'hashtag' END AS kind,
+                         count, canonical, wnid, reason FROM tag_final
                   ORDER BY count DESC, hashtag)
             TO '{_sql_str(str(path))}' (FORMAT parquet)"""
     )
@@ -341,14 +348,21 @@ def write_labels(con: Any, path: Path) -> None:
     """Write one labels part, sorted by uid.
 
     Schema: uid string · class_ids list<int32> ascending · wnids list<string> (same order) ·
-    hashtags list<string> (sorted; the tags that gave those classes) · keep bool ·
+    hashtags list<string> (sorted; the tags, and caption words under `--source caption|both`,
+    that gave those classes) · keep bool ·
     weight float32 (mean 1 over kept samples, 0 when not kept).
     """
     con.execute(
-        f"""COPY (SELECT uid, class_ids::INTEGER[] AS class_ids, wnids, hashtags, keep,
+        f"""COPY (SELECT uid, class_ids::INTEGER[] AS class_ids, wnids,
+                         list_transform(hashtags, lambda h: {_unmarked("h")}) AS hashtags, keep,
                          weight::FLOAT AS weight FROM labels ORDER BY uid)
             TO '{_sql_str(str(path))}' (FORMAT parquet)"""
     )
+
+
+def _unmarked(column: str) -> str:
+    """SQL: `column` without the caption-word mark."""
+    return f"CASE WHEN starts_with({column}, '{WORD_MARK}') THEN {column}[2:] ELSE {column} END"
 
 
 def _sql_str(text: str) -> str:

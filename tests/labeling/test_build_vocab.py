@@ -161,3 +161,50 @@ def test_hostile_captions_are_counted_not_fatal(tmp_path, write_metadata, capsys
         for r in pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
     }
     assert labels == {uids[0]: [DOG], uids[1]: [DOG], uids[3]: [CAT], uids[7]: [DOG, CAT]}
+
+
+def test_source_caption_and_both(tmp_path, write_metadata, mapper):
+    """Nouns of the caption text (corpora without hashtags) through the same mapper."""
+    captions = [
+        "Two dogs playing on the beach at sunset",  # 0: dog, beach, sunset (sky)
+        "A dog and a cat",  # 1
+        "cats sleeping #beach #tbt",  # 2: the word `beach` is cut out with its `#`
+        "Happy geese http://x.com/a.jpg",  # 3: geese -> goose; happy stoplisted; url words
+        None,
+    ]
+    uids = write_metadata(tmp_path, captions)
+    assert main(["--root", str(tmp_path), "--source", "caption", "--min-count", "1"]) == 0
+    tags = pq.read_table(tmp_path / "vocab" / "hashtags.parquet").to_pylist()
+    by_word = {(r["hashtag"], r["kind"]): r for r in tags}
+    assert {k for _, k in by_word} == {"word"}
+    # stop words and words under 3 letters never reach the mapper
+    assert set(w for w, _ in by_word) == {
+        "dogs", "playing", "beach", "sunset", "dog", "cat", "cats", "sleeping", "happy", "geese",
+    }  # fmt: skip
+    reasons = {w: r["reason"] for (w, _), r in by_word.items()}
+    assert reasons["happy"] == "stoplisted" and reasons["playing"] == "non_visual"
+    assert reasons["sleeping"] == "non_visual"
+    assert (by_word[("geese", "word")]["canonical"], reasons["geese"]) == ("goose", None)
+    assert by_word[("dog", "word")]["count"] == 1 and by_word[("dogs", "word")]["count"] == 1
+    labels = {
+        r["uid"]: (r["wnids"], r["hashtags"])
+        for r in pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
+    }
+    goose, sunset = "n01855672", mapper.map("sunset").wnid
+    # classes by count, then wnid: dog 2, cat 2, goose 1, beach 1, sunset 1
+    assert [r["wnid"] for r in read_vocab(tmp_path / "vocab")] == [DOG, CAT, goose, BEACH, sunset]
+    assert labels[uids[0]] == ([DOG, BEACH, sunset], ["beach", "dogs", "sunset"])
+    assert labels[uids[1]] == ([DOG, CAT], ["cat", "dog"])
+    assert labels[uids[2]] == ([CAT], ["cats"])
+    assert labels[uids[3]] == ([goose], ["geese"])
+
+    assert main(["--root", str(tmp_path), "--source", "both", "--min-count", "1"]) == 0
+    tags = pq.read_table(tmp_path / "vocab" / "hashtags.parquet").to_pylist()
+    kinds = {(r["hashtag"], r["kind"]) for r in tags}
+    assert {("beach", "hashtag"), ("tbt", "hashtag"), ("beach", "word")} <= kinds
+    labels = {
+        r["uid"]: (r["wnids"], r["hashtags"])
+        for r in pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
+    }
+    assert set(labels[uids[2]][0]) == {CAT, BEACH}
+    assert sorted(labels[uids[2]][1]) == ["beach", "cats"]  # the #beach tag, the word cats
