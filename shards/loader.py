@@ -188,7 +188,7 @@ def _to_tensors(
     samples: Iterable[dict[str, Any]], transform: Callable[..., Any], num_classes: int,
     handler: Any,
 ) -> Iterator[tuple[Any, Any, float]]:  # fmt: skip
-    """Raw sample -> (image [3, S, S], multi-hot [K], weight). Bad samples go to `handler`."""
+    """Raw sample -> (image [3, S, S] uint8, multi-hot [K], weight). Bad samples: `handler`."""
     import torch
     from PIL import Image
 
@@ -212,12 +212,12 @@ def _to_tensors(
 def _batch(
     items: Iterable[tuple[Any, Any, float]], batch_size: int, partial: bool
 ) -> Iterator[tuple[Any, Any, Any]]:
-    """Stack `batch_size` items into (images [B,3,S,S], targets [B,K], weights [B])."""
+    """Stack `batch_size` items into (images [B,3,S,S] normalised, targets [B,K], weights [B])."""
     import torch
 
     def stack(group: list[tuple[Any, Any, float]]) -> tuple[Any, Any, Any]:
         images, targets, weights = zip(*group, strict=True)
-        return torch.stack(images), torch.stack(targets), torch.tensor(weights)
+        return normalise_batch(torch.stack(images)), torch.stack(targets), torch.tensor(weights)
 
     group: list[tuple[Any, Any, float]] = []
     for item in items:
@@ -253,15 +253,37 @@ def crop_box(
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+def pil_to_uint8(img: Any) -> Any:
+    """PIL RGB image -> [3, H, W] uint8 tensor (a view of one copy of the pixels)."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
+
+
+def normalise_batch(images: Any) -> Any:
+    """[B, 3, S, S] uint8 -> float32 normalised with the ImageNet mean and std.
+
+    Once per batch rather than per image: one uint8 -> float conversion and two in-place
+    passes (multiply, add), instead of ToTensor's divide and Normalize's subtract and divide
+    on every image.
+    """
+    import torch
+
+    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1) * 255
+    shift = -torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1) * 255 / std
+    return images.to(torch.float32).mul_(1 / std).add_(shift)  # (x - mean) / std
+
+
 class TrainTransform:
-    """PIL image + RNG -> [3, S, S] float32: random-resized crop (bicubic), flip, normalise."""
+    """PIL image + RNG -> [3, S, S] uint8: random-resized crop (bicubic), horizontal flip.
+
+    Normalisation happens per batch (`normalise_batch`).
+    """
 
     def __init__(self, image_size: int, min_scale: float) -> None:
-        from torchvision import transforms as T
-
         self.size = image_size
         self.scale = (min_scale, 1.0)
-        self.to_tensor = T.Compose([T.ToTensor(), T.Normalize(IMAGE_MEAN, IMAGE_STD)])
 
     def __call__(self, img: Any, rng: random.Random | None) -> Any:
         from torchvision.transforms import InterpolationMode
@@ -273,11 +295,11 @@ class TrainTransform:
                              InterpolationMode.BICUBIC)  # fmt: skip
         if rng.random() < 0.5:
             img = F.hflip(img)
-        return self.to_tensor(img)
+        return pil_to_uint8(img)
 
 
 class EvalTransform:
-    """PIL image -> [3, S, S]: resize keeping the usual 224/256 border, centre crop."""
+    """PIL image -> [3, S, S] uint8: resize keeping the usual 224/256 border, centre crop."""
 
     def __init__(self, image_size: int) -> None:
         from torchvision import transforms as T
@@ -285,15 +307,15 @@ class EvalTransform:
         bicubic = T.InterpolationMode.BICUBIC
         self.transform = T.Compose([
             T.Resize(int(round(image_size * 256 / 224)), interpolation=bicubic),
-            T.CenterCrop(image_size), T.ToTensor(), T.Normalize(IMAGE_MEAN, IMAGE_STD),
+            T.CenterCrop(image_size),
         ])  # fmt: skip
 
     def __call__(self, img: Any, rng: random.Random | None = None) -> Any:
-        return self.transform(img)
+        return pil_to_uint8(self.transform(img))
 
 
 def image_transform(image_size: int, *, train: bool, min_scale: float = 0.2) -> Any:
-    """(PIL image, RNG or None) -> [3, S, S] float32 normalised."""
+    """(PIL image, RNG or None) -> [3, S, S] uint8; `normalise_batch` makes the floats."""
     return TrainTransform(image_size, min_scale) if train else EvalTransform(image_size)
 
 
@@ -360,9 +382,10 @@ def make_loader(
             wds.pipelinefilter(_parse_json)(skip),
         ]
     stages += [
-        # bytes -> (image [3,S,S] normalised, multi-hot [K], weight): crop/flip or centre crop
+        # bytes -> (image [3,S,S] uint8, multi-hot [K], weight): crop/flip or centre crop
         wds.pipelinefilter(_to_tensors)(transform, manifest.num_classes, skip),
-        # -> (images [B,3,S,S], targets [B,K], weights [B]); train drops the short tail
+        # -> (images [B,3,S,S] float32 normalised here, once per batch, targets [B,K],
+        # weights [B]); train drops the short tail
         wds.pipelinefilter(_batch)(batch_size, not train),
     ]
     pipeline = wds.DataPipeline(*stages)

@@ -77,7 +77,7 @@ class ImageFolder:
 
 
 class _Images:
-    """Map-style dataset: i -> (image [3,S,S], one-hot [K], 1.0), or None when undecodable."""
+    """Map-style dataset: i -> (image [3,S,S] uint8, one-hot [K], 1.0), None if undecodable."""
 
     def __init__(self, samples: tuple[tuple[Path, str], ...], index: dict, transform: Any):
         self.samples, self.index, self.transform = samples, index, transform
@@ -108,5 +108,7 @@ def _collate_decoded(items: list) -> tuple[Any, Any, Any]:
     kept = [item for item in items if item is not None]
     if not kept:
         return torch.zeros(0, 3, 1, 1), torch.zeros(0, 0), torch.zeros(0)
+    from shards.loader import normalise_batch
+
     images, targets, weights = zip(*kept, strict=True)
-    return torch.stack(images), torch.stack(targets), torch.tensor(weights)
+    return normalise_batch(torch.stack(images)), torch.stack(targets), torch.tensor(weights)
