@@ -2,6 +2,7 @@
 
     curate build-vocab --root DIR [--min-count 2] [--max-classes K] [--cap T] [--seed 0]
                        [--source hashtags|caption|both] [--non-visual-dominance 8]
+                       [--context-senses]
 
 reads  DIR/metadata/*.parquet  (uid, caption; `curate ingest` writes it)
 writes DIR/vocab/vocab.parquet, DIR/vocab/hashtags.parquet, DIR/vocab/meta.json
@@ -61,6 +62,11 @@ class BuildVocabOptions:
         metadata={"choices": ("hashtags", "caption", "both"), "help": "labels from the "
                   "caption's hashtags, from its words (corpora without hashtags), or both"},
     )  # fmt: skip
+    context_senses: bool = field(
+        default=False,
+        metadata={"help": "choose an ambiguous tag's sense per caption from its other tags "
+                  "and words (labeling/context.py)"},
+    )  # fmt: skip
     memory_limit: str = field(default="4GB", metadata={"help": "DuckDB memory limit"})
 
     def __post_init__(self) -> None:
@@ -97,6 +103,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
         counts = vocab.build_tables(
             con, metadata_glob, mapper, min_count=opts.min_count,
             max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed, source=opts.source,
+            context_senses=opts.context_senses,
         )  # fmt: skip
         counts["seconds_by_step"] = {"load_wordnet": load_seconds, **counts["seconds_by_step"]}
         clock = time.perf_counter()

@@ -49,7 +49,7 @@ from typing import Any
 
 from labeling.hashtags import is_too_long, normalized, split_words
 from labeling.noun_index import NounRecord, noun_index
-from labeling.senses import NON_VISUAL_DOMINANCE, SENSE_RULES, is_visual
+from labeling.senses import NON_VISUAL_DOMINANCE, SENSE_RULES, is_visual, visual_candidates
 
 REASONS = (
     "stoplisted", "numeric", "too_long", "no_match", "not_noun", "non_visual",
@@ -241,6 +241,22 @@ class HashtagMapper:
             hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
         return hit
+
+    def visual_senses(self, lemma: str) -> list[NounRecord]:
+        """The visual, non-proper-name senses of a noun lemma, best first
+        (`senses.visual_candidates`): the context rule's candidates."""
+        return visual_candidates(self._nouns.senses(lemma), lemma, self.is_visual)
+
+    def hypernym_words(self, lemma: str) -> list[str]:
+        """Casefolded words of the lemmas of the direct hypernyms of `lemma`'s noun senses."""
+        records = self._nouns.records
+        return [
+            word.casefold()
+            for sense in self._nouns.senses(lemma)
+            for parent in sense.hypernyms
+            for name in records[parent].names
+            for word in name.split("_")
+        ]
 
     def is_visual(self, synset: Any) -> bool:
         """The visual filter (rule 6); `synset` is NLTK's or a `NounRecord`."""

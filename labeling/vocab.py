@@ -6,8 +6,9 @@ The steps share one DuckDB connection and leave these temp tables behind:
 
     caption_tags   (uid, tags[])                 tagged captions, tags distinct (hashtags.py)
     tag_counts     (tag, count)                  captions per written tag
-    tag_map        (tag, canonical, wnid, reason, lexname, sid)  the mapper's verdict per tag;
-                                                 sid numbers the wnids of mappable tags
+    tag_map        (tag, canonical, wnid, reason, lexname, sid)  the mapper's verdict per tag
+    synsets        (sid, wnid)                   the wnids a label can come from, 0..S-1
+    sense_override (uid, tag, wnid)              `--context-senses` (labeling/context.py)
     sample_synsets (uid, tags[], tag_sids[])     per sample its mappable tags and their sids
     class_counts   (sid, wnid, count)            samples per mappable synset
     classes        (class_id, wnid, count, sid)  the vocabulary, class_id 0..K-1
@@ -79,10 +80,13 @@ def count_hashtags(con: Any, metadata_glob: str, source: str = "hashtags") -> di
     return {"captions": captions, "captions_with_hashtag": with_tag, "distinct_hashtags": distinct}
 
 
-def map_hashtags(con: Any, mapper: HashtagMapper) -> dict[str, int]:
-    """Run every distinct tag through `mapper` once; create `tag_map`, where `sid` numbers
-    the distinct wnids of mappable tags 0..S-1 (NULL when the tag cannot become a label)."""
+def map_hashtags(con: Any, mapper: HashtagMapper, context: bool = False) -> dict[str, int]:
+    """Run every distinct tag through `mapper` once; create `tag_map` and `synsets(sid, wnid)`,
+    which numbers 0..S-1 the wnids a label can come from (mappable tags' senses, and with
+    `context` every candidate sense of an ambiguous tag: `labeling.context`)."""
     import pyarrow as pa
+
+    from labeling import context as context_rule
 
     tags = [tag for (tag,) in con.execute("SELECT tag FROM tag_counts ORDER BY tag").fetchall()]
     mark = len(WORD_MARK)
@@ -96,28 +100,45 @@ def map_hashtags(con: Any, mapper: HashtagMapper) -> dict[str, int]:
             "lexname": pa.array([m.lexname for m in mapped], pa.string()),
         }
     )
+    counts = {"hashtags_mapped": sum(m.reason is None for m in mapped)}
+    candidates = "SELECT NULL::VARCHAR AS wnid WHERE false"
+    if context:
+        counts |= context_rule.create_context_tables(con, mapper, tags, mapped)
+        candidates = "SELECT wnid FROM sense_candidates"
     con.register("tag_map_arrow", table)
     con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE synsets AS
+            SELECT (row_number() OVER (ORDER BY wnid) - 1)::INTEGER AS sid, wnid
+            FROM (SELECT wnid FROM tag_map_arrow WHERE reason IS NULL UNION {candidates})"""
+    )
+    con.execute(
         """CREATE OR REPLACE TEMP TABLE tag_map AS
-           SELECT *, CASE WHEN reason IS NULL
-                          THEN (dense_rank() OVER (PARTITION BY reason IS NULL ORDER BY wnid)
-                                - 1)::INTEGER END AS sid
-           FROM tag_map_arrow"""
+           SELECT t.*, s.sid FROM tag_map_arrow t
+           LEFT JOIN synsets s ON t.reason IS NULL AND s.wnid = t.wnid"""
     )
     con.unregister("tag_map_arrow")
-    return {"hashtags_mapped": sum(m.reason is None for m in mapped)}
+    if context:
+        counts["senses_moved_by_context"] = context_rule.create_sense_override(con)
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE sense_override (uid VARCHAR, tag VARCHAR, wnid VARCHAR)"
+        )
+    return counts
 
 
 def _sample_synsets(con: Any) -> None:
     """Create `sample_synsets(uid, tags VARCHAR[], tag_sids INTEGER[])`: per tagged caption
-    its mappable tags (sorted) and each one's synset number; the one GROUP BY over samples."""
+    its mappable tags (sorted) and each one's synset number (the context rule's where it
+    moved the sense); the one GROUP BY over samples."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE sample_synsets AS
         SELECT ct.uid, list(ct.tag ORDER BY ct.tag) AS tags,
-               list(m.sid ORDER BY ct.tag) AS tag_sids
+               list(coalesce(s.sid, m.sid) ORDER BY ct.tag) AS tag_sids
         FROM (SELECT uid, unnest(tags) AS tag FROM caption_tags) ct
         JOIN tag_map m ON m.tag = ct.tag AND m.sid IS NOT NULL
+        LEFT JOIN sense_override o ON o.uid = ct.uid AND o.tag = ct.tag
+        LEFT JOIN synsets s ON s.wnid = o.wnid
         GROUP BY ct.uid
         """
     )
@@ -134,9 +155,7 @@ def select_classes(con: Any, min_count: int, max_classes: int | None) -> dict[st
             FROM (SELECT unnest(list_distinct(tag_sids)) AS sid FROM sample_synsets)
             GROUP BY sid
         )
-        SELECT p.sid, s.wnid, p.count
-        FROM per_sid p JOIN (SELECT DISTINCT sid, wnid FROM tag_map WHERE sid IS NOT NULL) s
-        USING (sid)
+        SELECT p.sid, s.wnid, p.count FROM per_sid p JOIN synsets s USING (sid)
         """
     )
     limit = "" if max_classes is None else f"LIMIT {int(max_classes)}"
@@ -187,7 +206,7 @@ def assign_labels(con: Any, cap: int | None, seed: int) -> dict[str, Any]:
         WITH lookup AS (
             SELECT list(c.class_id ORDER BY s.sid) AS class_of
             FROM (SELECT range::INTEGER AS sid
-                  FROM range((SELECT coalesce(max(sid) + 1, 0) FROM tag_map))) s
+                  FROM range((SELECT count(*) FROM synsets))) s
             LEFT JOIN classes c USING (sid)
         ), by_class AS (
             SELECT list(wnid ORDER BY class_id) AS wnid_of,
@@ -259,6 +278,7 @@ def build_tables(
     cap: int | None,
     seed: int,
     source: str = "hashtags",
+    context_senses: bool = False,
 ) -> dict[str, Any]:
     """All steps above; UsageError when no hashtag maps or no class survives min_count."""
     seconds: dict[str, float] = {}
@@ -272,7 +292,7 @@ def build_tables(
 
     counts: dict[str, Any] = count_hashtags(con, metadata_glob, source)
     lap("count_hashtags")
-    counts |= map_hashtags(con, mapper)
+    counts |= map_hashtags(con, mapper, context_senses)
     lap("map_hashtags")
     if counts["hashtags_mapped"] == 0:
         raise UsageError(

@@ -208,3 +208,36 @@ def test_source_caption_and_both(tmp_path, write_metadata, mapper):
     }
     assert set(labels[uids[2]][0]) == {CAT, BEACH}
     assert sorted(labels[uids[2]][1]) == ["beach", "cats"]  # the #beach tag, the word cats
+
+
+def test_context_senses_choose_per_caption(tmp_path, write_metadata, mapper):
+    bird, machine = "n02012849", "n03126707"  # crane.n.05, crane.n.04
+    captions = [
+        "#crane #birdwatching",  # 0: `bird` from the segmentation of birdwatching
+        "#crane #construction",  # 1: artifact (construction.n.04's hypernym): the machine
+        "#crane",  # 2: no context: the sense rule's choice, the bird
+        "#crane #zzzqx",  # 3: a context word in no signature: the rule's choice
+        "#dog #birdwatching",  # 4: dog is ambiguous too, but `bird` speaks for none
+    ]
+    uids = write_metadata(tmp_path, captions)
+    assert mapper.map("crane").wnid == bird
+    assert (mapper.synset(bird).name(), mapper.synset(machine).name()) == (
+        "crane.n.05",
+        "crane.n.04",
+    )
+    assert main(["--root", str(tmp_path), "--min-count", "1", "--context-senses"]) == 0
+
+    def labels():
+        table = pq.read_table(tmp_path / "labels" / "part-00000.parquet")
+        return {r["uid"]: r["wnids"] for r in table.to_pylist()}
+
+    got = labels()
+    assert [got[u] for u in uids] == [[bird], [machine], [bird], [bird], [DOG]]
+    meta = json.loads((tmp_path / "vocab" / "meta.json").read_text())["counts"]
+    assert meta["senses_moved_by_context"] == 1
+    assert meta["ambiguous_hashtags"] >= 2  # crane and dog
+    vocab = {r["wnid"]: r["count"] for r in read_vocab(tmp_path / "vocab")}
+    assert vocab[bird] == 3 and vocab[machine] == 1
+
+    assert main(["--root", str(tmp_path), "--min-count", "1"]) == 0  # the rule alone
+    assert [labels()[u] for u in uids] == [[bird], [bird], [bird], [bird], [DOG]]
