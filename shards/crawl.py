@@ -44,6 +44,7 @@ import json
 import math
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -236,34 +237,45 @@ def _holds_any(path: Path, uids: set[str]) -> bool:
     return any(u in uids for u in pq.read_table(path, columns=["uid"]).column("uid").to_pylist())
 
 
+def download_kwargs(
+    url_list: Path, out: Path, n_urls: int, policy: ResizePolicy, settings: CrawlSettings
+) -> dict[str, Any]:
+    """The `img2dataset.download` arguments of one crawl part (`bench.crawl` reuses them)."""
+    return {
+        "url_list": str(url_list),
+        "input_format": "parquet",
+        "url_col": "url",
+        "save_additional_columns": ["uid"],
+        "output_folder": str(out),
+        "output_format": "parquet",  # one row per url, success or not, image bytes inline
+        "number_sample_per_shard": settings.shard_size,
+        # each spawned worker re-imports img2dataset (seconds); idle ones would only cost that
+        "processes_count": min(settings.processes, math.ceil(n_urls / settings.shard_size)),
+        "thread_count": settings.threads,
+        "timeout": settings.timeout,
+        "retries": settings.retries,
+        "user_agent_token": settings.user_agent_token,
+        "disallowed_header_directives": list(settings.disallowed_header_directives),
+        "distributor": settings.distributor,
+        "incremental_mode": "incremental",  # a fresh part folder: starts from shard 0
+        "extract_exif": False,
+        "compute_hash": "sha256",  # of the original bytes: the content-dedup key
+        "enable_wandb": False,
+        **policy.resizer_kwargs(),
+    }
+
+
 def _run_img2dataset(
     url_list: Path, out: Path, n_urls: int, policy: ResizePolicy, settings: CrawlSettings
 ) -> None:
     prepare_image_env()
+    if settings.distributor == "pyspark":
+        # Spark starts its Python workers with `python3` from PATH, which lacks img2dataset
+        # unless it is this interpreter; a cluster's own setting is kept.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     import img2dataset
 
-    img2dataset.download(
-        url_list=str(url_list),
-        input_format="parquet",
-        url_col="url",
-        save_additional_columns=["uid"],
-        output_folder=str(out),
-        output_format="parquet",  # one row per url, success or not, image bytes inline
-        number_sample_per_shard=settings.shard_size,
-        # each spawned worker re-imports img2dataset (seconds); idle ones would only cost that
-        processes_count=min(settings.processes, math.ceil(n_urls / settings.shard_size)),
-        thread_count=settings.threads,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        user_agent_token=settings.user_agent_token,
-        disallowed_header_directives=list(settings.disallowed_header_directives),
-        distributor=settings.distributor,
-        incremental_mode="incremental",  # a fresh part folder: starts from shard 0
-        extract_exif=False,
-        compute_hash="sha256",  # of the original bytes: the content-dedup key
-        enable_wandb=False,
-        **policy.resizer_kwargs(),
-    )
+    img2dataset.download(**download_kwargs(url_list, out, n_urls, policy, settings))
 
 
 def crawl_stats(crawl_dir: Path) -> dict[str, int]:

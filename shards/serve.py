@@ -72,6 +72,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # A crawl opens processes x threads connections at once. socketserver's listen backlog
+    # of 5 makes the kernel drop SYNs while the accept thread waits for the GIL; each drop
+    # stalls that request >= 1 s (SYN retransmit), which is timing noise and, under load,
+    # spurious "timed out" rows.
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up early (timeouts) are expected; no traceback on stderr."""
