@@ -148,6 +148,9 @@ class HashtagMapper:
         self._word_cache: dict[str, TagMapping] = {}
         self._senses: dict[str, tuple[str, str, bool]] = {}
         self._nouns_of: dict[str, str | None] = {}  # `_noun` of strings that are no key
+        self._exceptions = frozenset(f for m in wn._exception_map.values() for f in m)
+        self._endings = tuple({e for rules in wn.MORPHOLOGICAL_SUBSTITUTIONS.values()
+                               for e, _ in rules})  # fmt: skip
         # separator-free key -> noun lemma; a lemma that is its own key wins a collision
         self._noun_keys: dict[str, str] = {}
         for name in sorted(wn.all_lemma_names(pos="n")):
@@ -159,6 +162,17 @@ class HashtagMapper:
             name for pos in ("a", "s", "r", "v") for name in wn.all_lemma_names(pos=pos)
             if name.isalpha()
         )  # fmt: skip
+        # every string `_is_piece` accepts besides function words: a noun key, another
+        # part of speech's word, or a plural of a noun key (`_plural_key`'s inverse)
+        plurals = {
+            key[: len(key) - len(singular)] + ending
+            for key in self._noun_keys
+            for ending, singular in _PLURAL_RULES
+            if key.endswith(singular) and len(key) >= MIN_PIECE_CHARS
+        }
+        self._pieces = frozenset(
+            p for p in (*self._noun_keys, *self._other_words, *plurals) if len(p) >= MIN_PIECE_CHARS
+        )
 
     def map(self, tag: str) -> TagMapping:
         """The mapping of one hashtag as written (without or with its leading `#`)."""
@@ -196,7 +210,7 @@ class HashtagMapper:
         if lemma is None:
             joined = "".join(words)
             # == bool(wn.synsets(phrase) or wn.synsets(joined)), without building synsets
-            known = any(self._wn._morphy(x, pos) for x in (phrase, joined) for pos in "nvar")
+            known = any(self._morphs(x, pos) for x in (phrase, joined) for pos in "nvar")
             return TagMapping(phrase, None, "not_noun" if known else "no_match")
         return self._as_class(lemma)
 
@@ -219,7 +233,7 @@ class HashtagMapper:
             return TagMapping(norm, None, "numeric")
         lemma = self._wn.morphy(norm, "n")
         if lemma is None:
-            known = any(self._wn._morphy(norm, pos) for pos in "nvar")
+            known = any(self._morphs(norm, pos) for pos in "nvar")
             return TagMapping(norm, None, "not_noun" if known else "no_match")
         return self._as_class(lemma)
 
@@ -289,9 +303,21 @@ class HashtagMapper:
             return self._noun_keys[text]
         hit = self._nouns_of.get(text, False)
         if hit is False:
-            base = self._wn.morphy(text, "n")
+            base = next(iter(self._morphs(text, "n")), None)  # == wn.morphy(text, "n")
             hit = self._nouns_of[text] = base if base is not None else self._plural_key(text)
         return hit
+
+    def _morphs(self, form: str, pos: str) -> list[str]:
+        """NLTK's `_morphy(form, pos)` (the lemmas `form` can be an inflection of), with a
+        shortcut for the common miss: a form that is no lemma, no exception and has none of
+        the inflection endings cannot be reduced to anything."""
+        if (
+            form not in self._wn._lemma_pos_offset_map
+            and form not in self._exceptions
+            and not form.endswith(self._endings)
+        ):
+            return []
+        return self._wn._morphy(form, pos)
 
     def _plural_key(self, text: str) -> str | None:
         for ending, singular in _PLURAL_RULES:
@@ -315,11 +341,7 @@ class HashtagMapper:
             return True
         if len(text) < MIN_PIECE_CHARS:
             return False
-        return (
-            text in self._noun_keys
-            or text in self._other_words
-            or self._plural_key(text) is not None
-        )
+        return text in self._pieces
 
     def segment(self, text: str) -> list[str] | None:
         """Split a separator-free string into WordNet words: fewest pieces, then longest.
