@@ -13,7 +13,8 @@ same disk:
   sidecar, sha256 of every tar, temporary names and renames). Target >= 0.8x the baseline.
 - `curate shard (file://)`: the whole command over the same images as files, for context:
   it re-encodes every image through img2dataset's Resizer (shorter side 256), so its MB/s
-  is bounded by JPEG decode + encode, not by writing.
+  is bounded by JPEG decode + encode, not by writing. Imports are warmed first: importing
+  img2dataset's Resizer costs seconds once per command (it imports webdataset and torch).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def full_command_seconds(samples: list, scratch: Path) -> float:
     """`curate shard` over the images as file:// urls (labels/vocab written directly)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from shards.build import main
+    from shards.crawl import ResizePolicy
     from tests.shards.dataset import write_dataset
 
     images = scratch / "images"
@@ -120,6 +122,7 @@ def full_command_seconds(samples: list, scratch: Path) -> float:
         urls.append(path.as_uri())
     root = scratch / "data"
     write_dataset(root, urls)
+    ResizePolicy(image_size=256).make_resizer()  # one-time imports (img2dataset pulls in torch)
     start = time.perf_counter()
     assert main(["--root", str(root), "--samples-per-shard", str(PER_SHARD)]) == 0
     return time.perf_counter() - start
