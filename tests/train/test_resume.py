@@ -109,3 +109,37 @@ def test_keep_last_and_resume_refusals(
     assert train_cli([*argv, "--steps", "16", "--resume", "auto"]) == 0
     steps = [s for s, _ in log_losses(out)]
     assert steps == [2, 4, 6, 8, 10, 12, 14, 16]
+
+
+def test_sigkill_at_any_moment_then_resume_auto(shards_dir: Path, tmp_path: Path) -> None:
+    """A real SIGKILL (maybe mid-checkpoint-write): `--resume auto` still ends identical."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = [*MAE, "--shards", str(shards_dir), "--steps", "120", "--save-every", "4",
+            "--log-every", "4", "--threads", "1"]  # fmt: skip
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "train.cli", *argv, "--out", str(killed)],
+        cwd=Path(__file__).resolve().parents[2], start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (killed / "checkpoint-000012.safetensors").exists():
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "checkpoint-000120.safetensors").exists()
+    assert train_cli([*argv, "--out", str(killed), "--resume", "auto"]) == 0
+    assert train_cli([*argv, "--out", str(tmp_path / "whole")]) == 0
+    whole, resumed = log_losses(tmp_path / "whole"), log_losses(killed)
+    assert [s for s, _ in resumed] == list(range(4, 121, 4))  # no duplicates, no gaps
+    assert resumed == whole
