@@ -151,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     gen_seconds = None
     if not (root / "metadata").exists():
         gen_seconds = generate(root, args.captions)
+    load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     naive, naive_found = naive_rate(root, args.naive_sample)
     build = run_build(root, args.memory_limit)
+    load_after = os.getloadavg()[0]
     rate = args.captions / build["seconds"]
     timings = build["counts"].get("seconds_by_step", {})
     result = {
@@ -170,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         "distinct_hashtags": build["counts"]["distinct_hashtags"],
         "classes": build["counts"]["classes_after_max_classes"],
         "captions_with_label": build["counts"]["captions_with_label"],
+        "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
         "parent_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    print(f"build-vocab on {args.captions:,} generated captions, {os.cpu_count()} cores")
+    print(f"build-vocab on {args.captions:,} generated captions, {os.cpu_count()} cores, "
+          f"1-min load average {load_before:.1f} before, {load_after:.1f} after")  # fmt: skip
     print(f"  {'method':<40}{'captions/s':>14}{'seconds':>10}{'peak RSS MB':>13}")
     print(f"  {'naive loop (regex + wn.synsets per tag)':<40}{naive:>14,.0f}"
           f"{args.captions / naive:>10.0f}{'':>13}  (extrapolated)")  # fmt: skip

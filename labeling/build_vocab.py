@@ -11,10 +11,15 @@ writes DIR/vocab/vocab.parquet, DIR/vocab/hashtags.parquet, DIR/vocab/meta.json
 renamed into place, labels first, so a complete `vocab/meta.json` means both are done.
 meta.json counts: captions, captions_with_hashtag, captions_with_label,
 samples_kept_after_cap, distinct_hashtags, hashtags_by_reason, classes_mapped,
-classes_after_min_count, classes_after_max_classes, mean_labels_per_sample, vocab_hash.
+classes_after_min_count, classes_after_max_classes, mean_labels_per_sample, vocab_hash,
+seconds_by_step; with --context-senses also ambiguous_hashtags, senses_moved_by_context.
+With `--source caption|both` a caption's words count as its tags (captions_with_hashtag,
+distinct_hashtags then include them; hashtags.parquet's `kind` tells them apart).
 
 How hashtags become classes: `labeling.mapper` (rules, ambiguity, stoplist, visual filter);
-how classes become labels, the cap and the weights: `labeling.vocab`.
+caption words: `labeling.hashtags.words_sql` and `HashtagMapper.map_word`; the per-caption
+context rule: `labeling.context`; how classes become labels, the cap and the weights:
+`labeling.vocab`.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    Feelings, cognition, attributes, acts, time, states, communication etc. are dropped
    (`#summer`: every noun sense is noun.time).
 
+Caption words (`map_word`, `--source caption|both`) take rules 1-3, 5 and 6, with rule 4
+reduced to morphy's noun lemma of the whole word (no splitting, affixes or segmentation).
+
 `wnid` is `'n%08d' % synset.offset()` (ImageNet's ids); it is set whenever a synset was
 found (also for `non_visual`), `reason` is None iff the tag can become a label. The
 vocabulary stage adds `below_min_count` and `beyond_max_classes`. Results are cached per
@@ -43,6 +46,7 @@ written tag: only distinct tags are mapped, so the mapper sees millions, not bil
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -148,31 +152,12 @@ class HashtagMapper:
         self._word_cache: dict[str, TagMapping] = {}
         self._senses: dict[str, tuple[str, str, bool]] = {}
         self._nouns_of: dict[str, str | None] = {}  # `_noun` of strings that are no key
-        self._exceptions = frozenset(f for m in wn._exception_map.values() for f in m)
-        self._endings = tuple({e for rules in wn.MORPHOLOGICAL_SUBSTITUTIONS.values()
-                               for e, _ in rules})  # fmt: skip
-        # separator-free key -> noun lemma; a lemma that is its own key wins a collision
-        self._noun_keys: dict[str, str] = {}
-        for name in sorted(wn.all_lemma_names(pos="n")):
-            key = _key(name)
-            held = self._noun_keys.get(key)
-            if key and (held is None or (name == key and held != key)):
-                self._noun_keys[key] = name
-        self._other_words = frozenset(
-            name for pos in ("a", "s", "r", "v") for name in wn.all_lemma_names(pos=pos)
-            if name.isalpha()
-        )  # fmt: skip
-        # every string `_is_piece` accepts besides function words: a noun key, another
-        # part of speech's word, or a plural of a noun key (`_plural_key`'s inverse)
-        plurals = {
-            key[: len(key) - len(singular)] + ending
-            for key in self._noun_keys
-            for ending, singular in _PLURAL_RULES
-            if key.endswith(singular) and len(key) >= MIN_PIECE_CHARS
-        }
-        self._pieces = frozenset(
-            p for p in (*self._noun_keys, *self._other_words, *plurals) if len(p) >= MIN_PIECE_CHARS
-        )
+        lexicon = _lexicon(wn)
+        self._noun_keys: dict[str, str] = lexicon["noun_keys"]
+        self._other_words: frozenset[str] = lexicon["other_words"]
+        self._pieces: frozenset[str] = lexicon["pieces"]
+        self._exceptions: frozenset[str] = lexicon["exceptions"]
+        self._endings: tuple[str, ...] = lexicon["endings"]
 
     def map(self, tag: str) -> TagMapping:
         """The mapping of one hashtag as written (without or with its leading `#`)."""
@@ -384,3 +369,35 @@ class HashtagMapper:
                 if lemma is not None:
                     return lemma
         return None
+
+
+@functools.cache
+def _lexicon(wn: Any) -> dict[str, Any]:
+    """Look-up structures over all of WordNet's lemmas, built once per reader (~1 s) and
+    shared by every mapper: noun_keys, other_words, pieces, exceptions, endings."""
+    exceptions = frozenset(f for m in wn._exception_map.values() for f in m)
+    endings = tuple({e for rules in wn.MORPHOLOGICAL_SUBSTITUTIONS.values() for e, _ in rules})
+    # separator-free key -> noun lemma; a lemma that is its own key wins a collision
+    noun_keys: dict[str, str] = {}
+    for name in sorted(wn.all_lemma_names(pos="n")):
+        key = _key(name)
+        held = noun_keys.get(key)
+        if key and (held is None or (name == key and held != key)):
+            noun_keys[key] = name
+    other_words = frozenset(
+        name for pos in ("a", "s", "r", "v") for name in wn.all_lemma_names(pos=pos)
+        if name.isalpha()
+    )  # fmt: skip
+    # every string `_is_piece` accepts besides function words: a noun key, another
+    # part of speech's word, or a plural of a noun key (`_plural_key`'s inverse)
+    plurals = {
+        key[: len(key) - len(singular)] + ending
+        for key in noun_keys
+        for ending, singular in _PLURAL_RULES
+        if key.endswith(singular) and len(key) >= MIN_PIECE_CHARS
+    }
+    pieces = frozenset(p for p in (*noun_keys, *other_words, *plurals) if len(p) >= MIN_PIECE_CHARS)
+    return {
+        "noun_keys": noun_keys, "other_words": other_words, "pieces": pieces,
+        "exceptions": exceptions, "endings": endings,
+    }  # fmt: skip
