@@ -129,17 +129,28 @@ def map_hashtags(con: Any, mapper: HashtagMapper, context: bool = False) -> dict
 def _sample_synsets(con: Any) -> None:
     """Create `sample_synsets(uid, tags VARCHAR[], tag_sids INTEGER[])`: per tagged caption
     its mappable tags (sorted) and each one's synset number (the context rule's where it
-    moved the sense); the one GROUP BY over samples."""
+    moved the sense); the one GROUP BY over samples. An unordered list of structs sorted
+    per row is ~2x faster than `list(... ORDER BY ...)` aggregates."""
+    overridden = con.execute("SELECT count(*) FROM sense_override").fetchone()[0] > 0
+    sid = "coalesce(s.sid, m.sid)" if overridden else "m.sid"
+    override = (
+        """LEFT JOIN sense_override o ON o.uid = ct.uid AND o.tag = ct.tag
+           LEFT JOIN synsets s ON s.wnid = o.wnid"""
+        if overridden
+        else ""
+    )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE sample_synsets AS
-        SELECT ct.uid, list(ct.tag ORDER BY ct.tag) AS tags,
-               list(coalesce(s.sid, m.sid) ORDER BY ct.tag) AS tag_sids
-        FROM (SELECT uid, unnest(tags) AS tag FROM caption_tags) ct
-        JOIN tag_map m ON m.tag = ct.tag AND m.sid IS NOT NULL
-        LEFT JOIN sense_override o ON o.uid = ct.uid AND o.tag = ct.tag
-        LEFT JOIN synsets s ON s.wnid = o.wnid
-        GROUP BY ct.uid
+        SELECT uid, list_transform(pairs, lambda p: p.tag) AS tags,
+               list_transform(pairs, lambda p: p.sid) AS tag_sids
+        FROM (
+            SELECT ct.uid, list_sort(list({{'tag': ct.tag, 'sid': {sid}}})) AS pairs
+            FROM (SELECT uid, unnest(tags) AS tag FROM caption_tags) ct
+            JOIN tag_map m ON m.tag = ct.tag AND m.sid IS NOT NULL
+            {override}
+            GROUP BY ct.uid
+        )
         """
     )
 
