@@ -29,6 +29,7 @@ def statuses(root: Path) -> dict[str, tuple[str, str | None]]:
     importlib.util.find_spec("pyspark") is None,
     reason="pyspark is not installed (the optional `spark` extra)",
 )
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
 def test_pyspark_local_mode_matches_multiprocessing(tmp_path: Path) -> None:
     """The same url list crawled by both distributors gives byte-identical shards. Spark
     runs `local[2]` with two img2dataset shards of 8 urls, so two Spark tasks do the work.
