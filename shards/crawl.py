@@ -112,6 +112,14 @@ class ResizePolicy:
             "encode_quality": self.quality,
         }
 
+    def keeps(self, width: int, height: int) -> bool:
+        """True when resizing a `width` x `height` image would not change its size: the shorter
+        side is already `image_size` (`keep_ratio`), or it is an `image_size` square
+        (`center_crop`). Such JPEGs are stored as they are (`shards.local`)."""
+        if self.resize_mode == "center_crop":
+            return width == height == self.image_size
+        return self.resize_mode == "keep_ratio" and min(width, height) == self.image_size
+
     def make_resizer(self) -> Any:
         """img2dataset's Resizer: `resizer(stream) -> (jpg, w, h, orig_w, orig_h, error)`."""
         prepare_image_env()

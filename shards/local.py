@@ -10,6 +10,16 @@ member `0042.jpg` of `/data/000001.tar` (what `curate ingest` writes for existin
 webdataset tars). `Path.as_uri()` escapes a literal `#` as `%23`, so a fragment is never
 part of a file name.
 
+Pass-through: a file that is already an RGB JPEG of the stored size (`ResizePolicy.keeps`:
+shorter side == `image_size` for `keep_ratio`, an `image_size` square for `center_crop`) is
+stored byte for byte, with width and height from its header, so a folder of images prepared
+at the target size costs a read and one decode instead of a decode, resize and re-encode.
+What gets resized is unchanged: smaller images are still upscaled, larger ones shrunk, and
+PNG, grayscale, CMYK or wrong-size images still go through img2dataset's Resizer, which is
+imported only when the first such image turns up (importing it pulls in torch: seconds).
+A pass-through JPEG is fully decoded once by PIL (`Image.load`, no draft scaling) so that a
+corrupt or truncated file fails here, as it would in the Resizer, and not in training.
+
 Failures are rows, as in img2dataset's vocabulary:
 
     failed_to_download   the file is missing or unreadable, or the uri is not a local path
@@ -29,9 +39,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-from shards.crawl import SUCCESS, ResizePolicy, fetched_schema
+from shards.crawl import MAX_IMAGE_PIXELS, SUCCESS, ResizePolicy, fetched_schema
 
 ROWS_PER_BATCH = 256  # images held in memory before a parquet row group is written
+JPEG_MAGIC = b"\xff\xd8\xff"  # SOI marker, then the first segment's marker
 
 
 def file_uri_to_path(url: str) -> Path:
@@ -77,18 +88,71 @@ def read_bytes(url: str) -> bytes | str:
         return f"{type(err).__name__}: {err}"
 
 
-def fetched_row(uid: str, url: str, data: bytes | str, resizer: Any) -> dict[str, Any]:
-    """One fetched-table row from `read_bytes`'s result, resized by `resizer`."""
+def passthrough_size(data: bytes, policy: ResizePolicy) -> tuple[int, int] | str | None:
+    """(width, height) when `data` can be stored unchanged under `policy`; None when it must
+    go through the Resizer; the decoding error when it is a JPEG of the right size that does
+    not decode (truncated, corrupt entropy data).
+
+    Only RGB JPEGs qualify: the Resizer turns every other mode into 3-channel BGR, and the
+    loader and `curate verify` should see the same kind of image either way. EXIF orientation
+    is not applied on either path (OpenCV's IMREAD_UNCHANGED and PIL both ignore it).
+    """
+    if not data.startswith(JPEG_MAGIC):
+        return None
+    from PIL import Image
+
+    try:
+        img = Image.open(io.BytesIO(data), formats=["JPEG"])  # reads the header only
+    except (OSError, ValueError, SyntaxError):
+        return None  # no readable header: let the Resizer say what is wrong
+    with img:
+        width, height = img.size
+        if img.mode != "RGB" or width * height > MAX_IMAGE_PIXELS:
+            return None
+        if not policy.keeps(width, height):
+            return None
+        try:
+            img.load()  # the full decode: the header alone says nothing of truncation
+        except (OSError, ValueError, SyntaxError) as err:
+            return f"Image decoding error: {type(err).__name__}: {err}"
+    return width, height
+
+
+class LazyResizer:
+    """img2dataset's Resizer for `policy`, imported and built on the first call only."""
+
+    def __init__(self, policy: ResizePolicy) -> None:
+        self.policy = policy
+        self._resizer: Any = None
+
+    def __call__(self, stream: io.BytesIO) -> tuple[Any, ...]:
+        if self._resizer is None:
+            self._resizer = self.policy.make_resizer()
+        return self._resizer(stream)
+
+
+def fetched_row(
+    uid: str, url: str, data: bytes | str, resizer: Any, policy: ResizePolicy
+) -> dict[str, Any]:
+    """One fetched-table row from `read_bytes`'s result: the bytes themselves when `policy`
+    lets them pass through (`passthrough_size`), else resized by `resizer`."""
     row: dict[str, Any] = {"uid": uid, "url": url, "status": SUCCESS, "error_message": None,
                            "width": None, "height": None, "sha256": None,
                            "jpg": None}  # fmt: skip
     if isinstance(data, str):
         row.update(status="failed_to_download", error_message=data)
         return row
-    jpg, width, height, _, _, error = resizer(io.BytesIO(data))
-    if error is not None:
-        row.update(status="failed_to_resize", error_message=error)
+    kept = passthrough_size(data, policy)
+    if isinstance(kept, str):
+        row.update(status="failed_to_resize", error_message=kept)
         return row
+    if kept is not None:
+        jpg, (width, height) = data, kept
+    else:
+        jpg, width, height, _, _, error = resizer(io.BytesIO(data))
+        if error is not None:
+            row.update(status="failed_to_resize", error_message=error)
+            return row
     row.update(width=width, height=height, jpg=jpg, sha256=hashlib.sha256(data).hexdigest())
     return row
 
@@ -100,7 +164,8 @@ def read_local_images(
     policy: ResizePolicy,
     threads: int = 4,
 ) -> list[Path]:
-    """Read and resize `file://` `urls`; return the fetched-table parquet (or [] when none).
+    """Read and resize (or pass through) `file://` `urls`; return the fetched-table parquet
+    (or [] when none).
 
     Threads overlap the file reads; resizing stays on this thread because img2dataset's
     Resizer silences stdout/stderr by swapping file descriptors, which is not thread-safe
@@ -117,7 +182,7 @@ def read_local_images(
     if not uids:
         return []
     out.mkdir(parents=True)
-    resizer = policy.make_resizer()
+    resizer = LazyResizer(policy)
     schema = fetched_schema()
     final = out / "part-000000.parquet"
     tmp = out / ".part-000000.parquet.tmp"
@@ -126,7 +191,7 @@ def read_local_images(
             stop = start + ROWS_PER_BATCH
             blobs = pool.map(read_bytes, urls[start:stop])
             rows = [
-                fetched_row(uid, url, data, resizer)
+                fetched_row(uid, url, data, resizer, policy)
                 for uid, url, data in zip(uids[start:stop], urls[start:stop], blobs, strict=True)
             ]
             sink.write_table(pa.Table.from_pylist(rows, schema=schema))

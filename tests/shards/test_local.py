@@ -66,3 +66,77 @@ def test_shard_reads_tar_members_without_download(tmp_path: Path) -> None:
     counts = json.loads((root / "shards/meta.json").read_text())["counts"]
     assert counts["success"] == 3 and counts["failed_by_status"] == {"failed_to_download": 1}
     assert counts["crawl"]["crawled_now"] == 0  # nothing went over http
+
+
+def test_passthrough_keeps_source_bytes(tmp_path: Path) -> None:
+    """A JPEG already at the stored size is stored byte for byte; anything else is resized."""
+    import json
+    import tarfile
+
+    from shards.build import main
+    from tests.shards.dataset import write_dataset
+
+    at_size = image_bytes(5, size=(24, 16))  # shorter side 16 == --image-size
+    files = {
+        "at_size.jpg": at_size,
+        "wide.jpg": image_bytes(6, size=(40, 20)),  # JPEG, shorter side 20: shrunk
+        "at_size.png": image_bytes(7, "PNG", size=(24, 16)),  # right size, not JPEG
+        "gray.jpg": _gray_jpeg((16, 16)),  # JPEG of the right size, mode L
+        "truncated.jpg": at_size[: len(at_size) // 2],  # header says 24 x 16
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    urls = [(tmp_path / name).as_uri() for name in files]
+    root = tmp_path / "data"
+    rows = write_dataset(root, urls)
+    assert main(["--root", str(root), "--image-size", "16", "--val-fraction", "0"]) == 0
+    stored = {}
+    for tar_path in sorted((root / "shards").glob("*.tar")):
+        with tarfile.open(tar_path) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".jpg"):
+                    stored[member.name.split(".")[0]] = tar.extractfile(member).read()
+    uid = {Path(r["url"]).name: r["uid"] for r in rows}
+    fetched = {
+        r["url"].rsplit("/", 1)[1]: r for r in pq.read_table(root / "crawl/local").to_pylist()
+    }
+    assert stored[uid["at_size.jpg"]] == files["at_size.jpg"]  # byte-identical, not re-encoded
+    assert (fetched["at_size.jpg"]["width"], fetched["at_size.jpg"]["height"]) == (24, 16)
+    for name in ("wide.jpg", "at_size.png", "gray.jpg"):  # through the Resizer: new bytes
+        assert stored[uid[name]][:2] == b"\xff\xd8" and stored[uid[name]] != files[name]
+    assert (fetched["wide.jpg"]["width"], fetched["wide.jpg"]["height"]) == (32, 16)
+    assert fetched["truncated.jpg"]["status"] == "failed_to_resize"
+    assert "decoding error" in fetched["truncated.jpg"]["error_message"]
+    assert uid["truncated.jpg"] not in stored
+    counts = json.loads((root / "shards/meta.json").read_text())["counts"]
+    assert counts["success"] == 4 and counts["failed_by_status"] == {"failed_to_resize": 1}
+
+
+def _gray_jpeg(size: tuple[int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", size, 90).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_passthrough_does_not_import_img2dataset(tmp_path: Path) -> None:
+    """Only JPEGs at the stored size: img2dataset (and torch behind it) is never imported."""
+    import subprocess
+    import sys
+
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(image_bytes(i, size=(16, 30)))
+    script = (
+        "import sys; from pathlib import Path; import pyarrow.parquet as pq\n"
+        "from shards.crawl import ResizePolicy; from shards.local import read_local_images\n"
+        f"d = Path({str(tmp_path)!r}); urls = [(d / f'{{i}}.jpg').as_uri() for i in range(3)]\n"
+        "parts = read_local_images(['a', 'b', 'c'], urls, d / 'crawl', ResizePolicy(16))\n"
+        "print(pq.read_table(parts[0]).column('status').to_pylist(), 'img2dataset' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['success',", "'success',", "'success']", "False"]
