@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -139,38 +140,44 @@ class LazyResizer:
         return self._resizer(stream)
 
 
-def read_and_check(
-    url: str, policy: ResizePolicy
-) -> tuple[bytes | str, tuple[int, int] | str | None]:
-    """`read_bytes(url)` and, for bytes, `passthrough_size` (thread-safe: PIL releases the GIL
-    while decoding, so the pool's threads check images in parallel)."""
+class Read(NamedTuple):
+    """What a pool thread found for one url: `read_bytes`'s result, its sha256 (None when
+    unread) and `passthrough_size`'s verdict (None: resize it)."""
+
+    data: bytes | str
+    sha256: str | None
+    kept: tuple[int, int] | str | None
+
+
+def read_and_check(url: str, policy: ResizePolicy) -> Read:
+    """`read_bytes(url)`, hashed and checked for pass-through. Thread-safe, and mostly off
+    the GIL: hashlib and PIL's decoder release it, so the pool's threads work in parallel."""
     data = read_bytes(url)
-    return data, (None if isinstance(data, str) else passthrough_size(data, policy))
+    if isinstance(data, str):
+        return Read(data, None, None)
+    return Read(data, hashlib.sha256(data).hexdigest(), passthrough_size(data, policy))
 
 
-def fetched_row(
-    uid: str, url: str, read: tuple[bytes | str, tuple[int, int] | str | None], resizer: Any
-) -> dict[str, Any]:
+def fetched_row(uid: str, url: str, read: Read, resizer: Any) -> dict[str, Any]:
     """One fetched-table row from `read_and_check`'s result: the bytes themselves when they
     pass through, else resized by `resizer`."""
     row: dict[str, Any] = {"uid": uid, "url": url, "status": SUCCESS, "error_message": None,
                            "width": None, "height": None, "sha256": None,
                            "jpg": None}  # fmt: skip
-    data, kept = read
-    if isinstance(data, str):
-        row.update(status="failed_to_download", error_message=data)
+    if isinstance(read.data, str):
+        row.update(status="failed_to_download", error_message=read.data)
         return row
-    if isinstance(kept, str):
-        row.update(status="failed_to_resize", error_message=kept)
+    if isinstance(read.kept, str):
+        row.update(status="failed_to_resize", error_message=read.kept)
         return row
-    if kept is not None:
-        jpg, (width, height) = data, kept
+    if read.kept is not None:
+        jpg, (width, height) = read.data, read.kept
     else:
-        jpg, width, height, _, _, error = resizer(io.BytesIO(data))
+        jpg, width, height, _, _, error = resizer(io.BytesIO(read.data))
         if error is not None:
             row.update(status="failed_to_resize", error_message=error)
             return row
-    row.update(width=width, height=height, jpg=jpg, sha256=hashlib.sha256(data).hexdigest())
+    row.update(width=width, height=height, jpg=jpg, sha256=read.sha256)
     return row
 
 
@@ -203,7 +210,10 @@ def read_local_images(
     schema = fetched_schema()
     final = out / "part-000000.parquet"
     tmp = out / ".part-000000.parquet.tmp"
-    with ThreadPoolExecutor(max_workers=threads) as pool, pq.ParquetWriter(tmp, schema) as sink:
+    # Reading local files is decode-bound, not wait-bound: more threads than cores only
+    # adds switching (the `threads` default is sized for HTTP).
+    workers = max(1, min(threads, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool, pq.ParquetWriter(tmp, schema) as sink:
         for start in range(0, len(uids), ROWS_PER_BATCH):
             stop = start + ROWS_PER_BATCH
             blobs = pool.map(partial(read_and_check, policy=policy), urls[start:stop])
