@@ -31,6 +31,7 @@ from urllib.request import url2pathname
 from curation.errors import UsageError
 from curation.layout import DatasetRoot, staged_dir, write_meta
 from curation.options import parse_options
+from curation.sql import sql_literal
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
@@ -63,12 +64,8 @@ def _table_kind(path: Path) -> str | None:
     return None
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _table_relation(path: str, kind: str) -> str:
-    p = _sql_str(str(path))
+    p = sql_literal(str(path))
     if kind == "parquet":
         return f"read_parquet({p})"
     if kind in ("csv", "tsv"):
@@ -174,7 +171,7 @@ def ingest(opts: IngestOptions) -> dict[str, int]:
 
     started = time.time()
     con = duckdb.connect()
-    con.execute(f"SET memory_limit={_sql_str(opts.memory_limit)}")
+    con.execute(f"SET memory_limit={sql_literal(opts.memory_limit)}")
     selects: list[str] = []
     for i, raw in enumerate(opts.inputs):
         path, readable = _open_input(con, raw)
@@ -195,7 +192,7 @@ def ingest(opts: IngestOptions) -> dict[str, int]:
         caption = f'CAST("{opts.caption_col}" AS VARCHAR)' if has_caption else "''"
         selects.append(
             f'SELECT CAST("{opts.url_col}" AS VARCHAR) AS url, {caption} AS caption, '
-            f"{_sql_str(raw)} AS source FROM {relation}"
+            f"{sql_literal(raw)} AS source FROM {relation}"
         )
     con.execute(
         "CREATE TEMP VIEW raw AS SELECT trim(url) AS url, coalesce(caption, '') AS caption, "
@@ -229,7 +226,7 @@ def ingest(opts: IngestOptions) -> dict[str, int]:
             con.execute(
                 f"COPY (SELECT uid, url, caption, source FROM ordered WHERE part = {part} "
                 "ORDER BY uid) "
-                f"TO {_sql_str(str(tmp / f'part-{part:05d}.parquet'))} "
+                f"TO {sql_literal(str(tmp / f'part-{part:05d}.parquet'))} "
                 "(FORMAT parquet, COMPRESSION zstd)"
             )
         counts = {

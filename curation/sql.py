@@ -25,12 +25,14 @@ from curation.options import parse_options
 FORMATS = ("table", "csv", "json")
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def sql_literal(value: str | Path) -> str:
+    """A DuckDB string literal: `it's` -> `'it''s'` (paths and globs included)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
-def _glob_list(paths: list[Path]) -> str:
-    return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+def sql_list(values: Sequence[str | Path]) -> str:
+    """A DuckDB list of string literals, e.g. the files of `read_parquet([...])`."""
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]"
 
 
 def dataset_views(root: str | Path) -> dict[str, str]:
@@ -45,7 +47,7 @@ def dataset_views(root: str | Path) -> dict[str, str]:
         "downloads": sorted((root / "shards").glob("downloads.parquet")),
     }
     views = {
-        name: f"read_parquet({_glob_list(paths)}, union_by_name=true)"
+        name: f"read_parquet({sql_list(paths)}, union_by_name=true)"
         for name, paths in candidates.items()
         if paths
     }
@@ -58,7 +60,7 @@ def log_view(runs: Sequence[str | Path]) -> str | None:
         return None
     return (
         f"(SELECT regexp_extract(filename, '([^/]+)/log.jsonl$', 1) AS run, * EXCLUDE (filename) "
-        f"FROM read_json({_glob_list(logs)}, format='newline_delimited', filename=true, "
+        f"FROM read_json({sql_list(logs)}, format='newline_delimited', filename=true, "
         "union_by_name=true))"
     )
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from curation.sql import sql_literal
+
 # The character before `#` must not be a tag character, `/` (URL fragment) or `&` (entity).
 HASHTAG_RE2 = r"(?:^|[^\pL\pM\pN_/&])#([\pL\pM\pN_]+)"
 # The same rule, 2-3x faster in RE2: match any one character (or none) before `#`, then
@@ -101,7 +103,7 @@ def create_caption_tags(
         f"""
         CREATE OR REPLACE TEMP TABLE {table}_raw AS
         SELECT uid, {expression} AS tags
-        FROM read_parquet('{_sql_str(metadata_glob)}')
+        FROM read_parquet({sql_literal(metadata_glob)})
         WHERE caption IS NOT NULL {only_tagged}
         """
     )
@@ -189,7 +191,3 @@ def is_too_long(tag: str) -> bool:
 def is_numeric(tag: str) -> bool:
     """True when the tag has no letters: `2019`, `1_000`, `٢٠٢٠`."""
     return not split_words(tag)
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''")

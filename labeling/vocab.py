@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UsageError
+from curation.sql import sql_literal
 from labeling.hashtags import WORD_MARK, create_caption_tags, kind_of
 from labeling.mapper import HashtagMapper
 
@@ -72,7 +73,7 @@ def count_hashtags(con: Any, metadata_glob: str, source: str = "hashtags") -> di
     )
     # uid is unique in metadata (ingest's contract), so rows are captions
     captions = con.execute(
-        f"SELECT count(*) FROM read_parquet('{_sql_str(metadata_glob)}')"
+        f"SELECT count(*) FROM read_parquet({sql_literal(metadata_glob)})"
     ).fetchone()[0]
     with_tag, distinct = con.execute(
         "SELECT (SELECT count(*) FROM caption_tags), (SELECT count(*) FROM tag_counts)"
@@ -371,7 +372,7 @@ def write_hashtags(con: Any, path: Path) -> None:
                               ELSE 'hashtag' END AS kind,
                          count, canonical, wnid, reason FROM tag_final
                   ORDER BY count DESC, hashtag)
-            TO '{_sql_str(str(path))}' (FORMAT parquet)"""
+            TO {sql_literal(str(path))} (FORMAT parquet)"""
     )
 
 
@@ -387,14 +388,10 @@ def write_labels(con: Any, path: Path) -> None:
         f"""COPY (SELECT uid, class_ids::INTEGER[] AS class_ids, wnids,
                          list_transform(hashtags, lambda h: {_unmarked("h")}) AS hashtags, keep,
                          weight::FLOAT AS weight FROM labels ORDER BY uid)
-            TO '{_sql_str(str(path))}' (FORMAT parquet)"""
+            TO {sql_literal(str(path))} (FORMAT parquet)"""
     )
 
 
 def _unmarked(column: str) -> str:
     """SQL: `column` without the caption-word mark."""
     return f"CASE WHEN starts_with({column}, '{WORD_MARK}') THEN {column}[2:] ELSE {column} END"
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''")

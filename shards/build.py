@@ -50,6 +50,7 @@ from typing import Any
 from curation.errors import UsageError
 from curation.layout import DatasetRoot, require_parquet, staged_dir, write_json_atomic, write_meta
 from curation.options import parse_options
+from curation.sql import sql_list, sql_literal
 from shards.crawl import (
     CRAWL_SHARD_SIZE,
     DISALLOWED_DIRECTIVES,
@@ -168,13 +169,9 @@ def url_source(url: str, file_urls: bool = True) -> str | None:
     return None
 
 
-def _sql_path(path: str | Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _check_columns(con: Any, glob: str, needed: Sequence[str], what: str) -> None:
     cursor = con.execute(
-        f"SELECT * FROM read_parquet({_sql_path(glob)}, union_by_name = true) LIMIT 0"
+        f"SELECT * FROM read_parquet({sql_literal(glob)}, union_by_name = true) LIMIT 0"
     )
     columns = [d[0] for d in cursor.description]
     missing = [c for c in needed if c not in columns]
@@ -200,8 +197,8 @@ def load_candidates(
         f"""
         SELECT l.uid, m.url, coalesce(m.caption, '') AS caption, l.class_ids, l.wnids,
                l.hashtags, l.weight
-        FROM read_parquet({_sql_path(labels)}, union_by_name = true) AS l
-        JOIN read_parquet({_sql_path(metadata)}, union_by_name = true) AS m USING (uid)
+        FROM read_parquet({sql_literal(labels)}, union_by_name = true) AS l
+        JOIN read_parquet({sql_literal(metadata)}, union_by_name = true) AS m USING (uid)
         WHERE l.keep AND m.url IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY l.uid ORDER BY m.url) = 1
         ORDER BY l.uid
@@ -217,7 +214,7 @@ def load_candidates(
 
 def count_label_rows(con: Any, root: DatasetRoot) -> dict[str, int]:
     """Label rows before the join: all, dropped by the frequency cap, kept."""
-    labels = _sql_path(root.labels / "*.parquet")
+    labels = sql_literal(root.labels / "*.parquet")
     total, kept = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE keep) FROM read_parquet({labels},"
         " union_by_name = true)"
@@ -270,7 +267,7 @@ def register_outcomes(con: Any, candidates: Any, parts: list[Path]) -> None:
 
     con.register("candidates", candidates)
     if parts:
-        files = "[" + ", ".join(_sql_path(p) for p in parts) + "]"
+        files = sql_list(parts)
         fetched = f"read_parquet({files}, union_by_name = true, filename = true)"
     else:
         con.register("no_fetch", fetched_schema().empty_table())
@@ -305,7 +302,7 @@ def write_split(
     with ShardWriter(folder, split, per_shard) as writer:
         if not parts:
             return writer.close()
-        files = "[" + ", ".join(_sql_path(p) for p in parts) + "]"
+        files = sql_list(parts)
         reader = con.sql(
             f"""
             SELECT c.uid, c.url, c.caption, c.class_ids, c.wnids, c.hashtags, c.weight,
@@ -393,7 +390,7 @@ def filter_successes(con: Any, parts: list[Path], opts: ShardOptions) -> dict[st
 
     counts = {"duplicate_images": mark_content_duplicates(con) if opts.dedup_content else 0}
     if opts.decontaminate is not None and parts:
-        files = "[" + ", ".join(_sql_path(p) for p in parts) + "]"
+        files = sql_list(parts)
         relation = f"read_parquet({files}, union_by_name = true, filename = true)"
         counts.update(
             mark_near_eval_duplicates(
@@ -441,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         con.execute(
             f"COPY (SELECT uid, url, status, error_message FROM outcome ORDER BY uid)"
-            f" TO {_sql_path(folder / 'downloads.parquet')} (FORMAT parquet)"
+            f" TO {sql_literal(folder / 'downloads.parquet')} (FORMAT parquet)"
         )
         classes = [{"class_id": r["class_id"], "wnid": r["wnid"], "name": r["name"]} for r in vocab]
         manifest = manifest_dict(

@@ -168,15 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_options(MaeOptions, argv, prog="train mae")
     from shards.manifest import read_manifest
     from train.models import resolve_image_size
-    from train.trainer import fit
+    from train.trainer import fit, print_summary
 
     manifest = read_manifest(opts.shards)
     image_size = resolve_image_size(opts.model, opts.image_size, manifest.image_size)
     opts = dataclasses.replace(opts, image_size=image_size)  # the resolved config is saved
-    counts = fit(opts, MaeTask(opts, manifest), manifest, desc="mae")
-    if counts["first_loss"] is not None and counts["rank"] == 0:
-        print(
-            f"mae: {counts['steps']} steps, loss {counts['first_loss']:.4f} -> "
-            f"{counts['final_loss']:.4f}, {counts['images_per_s']:.1f} images/s; wrote {opts.out}"
-        )
+    print_summary("mae", fit(opts, MaeTask(opts, manifest), manifest, desc="mae"), opts.out)
     return 0

@@ -150,16 +150,11 @@ class WspTask:
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_options(WspOptions, argv, prog="train wsp")
     from shards.manifest import read_manifest
-    from train.trainer import fit
+    from train.trainer import fit, print_summary
 
     manifest = read_manifest(opts.shards)
     if manifest.num_classes < 2:
         raise UsageError(f"{manifest.folder}: WSP needs at least 2 classes in the manifest")
     opts = resolve(opts, manifest.image_size)
-    counts = fit(opts, WspTask(opts, manifest), manifest, desc="wsp")
-    if counts["first_loss"] is not None and counts["rank"] == 0:
-        print(
-            f"wsp: {counts['steps']} steps, loss {counts['first_loss']:.4f} -> "
-            f"{counts['final_loss']:.4f}, {counts['images_per_s']:.1f} images/s; wrote {opts.out}"
-        )
+    print_summary("wsp", fit(opts, WspTask(opts, manifest), manifest, desc="wsp"), opts.out)
     return 0

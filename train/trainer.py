@@ -226,3 +226,12 @@ def _tensorboard(run_dir: Path) -> Any:
     except ImportError as err:
         raise UsageError("--tensorboard needs the tensorboard package (pip install it)") from err
     return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def print_summary(kind: str, counts: dict[str, Any], out: str) -> None:
+    """The one line `train mae|wsp` ends with (rank 0 only, once a loss was logged)."""
+    if counts["first_loss"] is not None and counts["rank"] == 0:
+        print(
+            f"{kind}: {counts['steps']} steps, loss {counts['first_loss']:.4f} -> "
+            f"{counts['final_loss']:.4f}, {counts['images_per_s']:.1f} images/s; wrote {out}"
+        )
