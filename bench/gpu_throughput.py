@@ -1,12 +1,14 @@
 """Bench: ViT-B/16 MAE and WSP training throughput and MFU on one GPU, plus the loader.
 
-    python -m bench.gpu_throughput                 # one H100: ~5 min (compile included)
-    python -m bench.gpu_throughput --no-compile --steps 10   # quicker look
+    python -m bench.gpu_throughput                 # one H100: ~7 min (compile included)
+    python -m bench.gpu_throughput --modes off --steps 10    # quicker look, no compile
+    python -m bench.gpu_throughput --tasks wsp --modes default --profile
 
 For each of MAE (mask 0.75, decoder 8 x 512) and WSP (head over `--classes` classes) at
-224 px, bf16 autocast, fused AdamW, the trainer's own step (train.loop's micro-step: loss,
-backward, clip, optimizer step), compile off and on: images/s over `--steps` timed steps
-after warm-up, and model FLOPs utilisation
+224 px, bf16 autocast, fused AdamW, the trainer's step (loss, backward, clip, optimizer
+step), with compile off (`off`) and each torch.compile mode in `--modes` (the trainer's
+`--compile-mode`): images/s over `--steps` timed steps after warm-up, and model FLOPs
+utilisation
 
     MFU = (training FLOPs per image, counted by torch.utils.flop_counter on one fwd+bwd)
           x images/s / peak bf16 FLOP/s of the GPU (`--peak-tflops`; default by name:
@@ -16,6 +18,9 @@ The model FLOPs count only the useful matmuls (no recompute). Data comes from GP
 (random tensors) so the model is measured alone; the loader is measured separately on the
 same machine: `make_loader` over synthetic JPEG shards (288 px stored, 224 crop) with
 `--loader-workers` workers, images/s. The baseline in the same run is the compile-off step.
+`--profile` traces `--profile-steps` steps of the fastest WSP variant with torch.profiler and
+prints where the GPU time goes (matmuls, attention, normalisation/elementwise, optimizer,
+other) and the 15 costliest kernels, so a missed MFU target says what to attack next.
 Needs CUDA: without a GPU it says so and exits 2. Writes bench/out/gpu_throughput.json.
 """
 
@@ -61,8 +66,8 @@ def training_flops(kind: str, classes: int, batch: int) -> float:
     return counter.get_total_flops() / batch
 
 
-def time_steps(kind: str, classes: int, batch: int, steps: int, compile: bool) -> float:
-    """Images/s of the training step (after warm-up), synchronised only at the ends."""
+def make_step(kind: str, classes: int, batch: int, mode: str) -> Any:
+    """The training step as a no-argument callable (model, optimizer and batch inside)."""
     import torch
 
     from train.optim import param_groups
@@ -72,7 +77,7 @@ def time_steps(kind: str, classes: int, batch: int, steps: int, compile: bool) -
     optimizer = torch.optim.AdamW(param_groups(model.named_parameters(), 0.05), lr=1e-4,
                                   fused=True)  # fmt: skip
     params = [p for p in model.parameters() if p.requires_grad]
-    step_model = torch.compile(model) if compile else model
+    step_model = model if mode == "off" else torch.compile(model, mode=mode)
     images = torch.randn(batch, 3, 224, 224, device="cuda")
     targets = torch.zeros(batch, classes, device="cuda")
     targets[torch.arange(batch), torch.randint(0, classes, (batch,))] = 1
@@ -85,7 +90,14 @@ def time_steps(kind: str, classes: int, batch: int, steps: int, compile: bool) -
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(5 if not compile else 8):  # warm-up (and compilation)
+    return step
+
+
+def time_steps(step: Any, batch: int, steps: int, warmup: int) -> float:
+    """Images/s of the training step (after warm-up), synchronised only at the ends."""
+    import torch
+
+    for _ in range(warmup):  # warm-up (and compilation, autotuning)
         step()
     torch.cuda.synchronize()
     started = time.perf_counter()
@@ -93,6 +105,42 @@ def time_steps(kind: str, classes: int, batch: int, steps: int, compile: bool) -
         step()
     torch.cuda.synchronize()
     return steps * batch / (time.perf_counter() - started)
+
+
+CATEGORIES = (  # kernel-name fragments -> where the time goes (first match wins)
+    ("attention", ("flash", "fmha", "attention", "sdpa", "cudnn_generated")),
+    ("matmul", ("gemm", "sm90_xmma", "cutlass", "cublas", "triton_tem", "mm_")),
+    ("optimizer", ("adam", "multi_tensor", "foreach", "norm_kernel_cuda", "l2norm")),
+    ("conv", ("conv", "implicit")),
+    ("fused elementwise/norm", ("triton_", "layer_norm", "elementwise", "reduce", "softmax",
+                                "gelu", "copy", "cat", "fill")),
+)  # fmt: skip
+
+
+def profile_step(step: Any, steps: int) -> dict[str, Any]:
+    """GPU time per step by category and the costliest kernels, from torch.profiler."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    kernels: dict[str, float] = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            kernels[event.name] = kernels.get(event.name, 0.0) + event.device_time / 1000 / steps
+    by_category: dict[str, float] = {}
+    for name, ms in kernels.items():
+        low = name.lower()
+        cat = next((c for c, keys in CATEGORIES if any(k in low for k in keys)), "other")
+        by_category[cat] = by_category.get(cat, 0.0) + ms
+    top = sorted(kernels.items(), key=lambda kv: -kv[1])[:15]
+    return {"gpu_ms_per_step": round(sum(kernels.values()), 2),
+            "by_category_ms": {k: round(v, 2) for k, v in sorted(by_category.items())},
+            "top_kernels_ms": [[name[:120], round(ms, 3)] for name, ms in top]}  # fmt: skip
 
 
 def loader_images_per_s(workers: int, images: int) -> float:
@@ -108,10 +156,14 @@ def loader_images_per_s(workers: int, images: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-mae", type=int, default=256)
-    parser.add_argument("--batch-wsp", type=int, default=128)
+    parser.add_argument("--batch-wsp", type=int, default=256)
     parser.add_argument("--classes", type=int, default=10000)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--tasks", default="wsp,mae", help="comma list of wsp, mae")
+    parser.add_argument("--modes", default="off,default,max-autotune-no-cudagraphs",
+                        help="comma list: off (eager) and torch.compile modes")  # fmt: skip
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-steps", type=int, default=5)
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--loader-workers", type=int, default=8)
     parser.add_argument("--loader-images", type=int, default=2000)
@@ -127,27 +179,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown peak FLOP/s for {name}: pass --peak-tflops", file=sys.stderr)
         return 2
     torch.backends.cuda.matmul.allow_tf32 = True
-    rows = []
-    for kind, batch in (("wsp", args.batch_wsp), ("mae", args.batch_mae)):
+    rows, profiled = [], None
+    batches = {"wsp": args.batch_wsp, "mae": args.batch_mae}
+    for kind in args.tasks.split(","):
+        batch = batches[kind]
         flops = training_flops(kind, args.classes, batch)
-        for compiled in (False, True) if args.compile else (False,):
-            rate = time_steps(kind, args.classes, batch, args.steps, compiled)
-            torch.cuda.empty_cache()
+        best: tuple[float, Any] = (0.0, None)
+        for mode in args.modes.split(","):
+            started = time.perf_counter()
+            step = make_step(kind, args.classes, batch, mode)
+            rate = time_steps(step, batch, args.steps, 5 if mode == "off" else 8)
             mfu = flops * rate / (peak * 1e12)
-            rows.append({"task": kind, "batch": batch, "compile": compiled,
+            seconds = round(time.perf_counter() - started, 1)
+            rows.append({"task": kind, "batch": batch, "mode": mode,
                          "images_per_s": round(rate, 1), "gflops_per_image": round(flops / 1e9, 2),
-                         "mfu": round(mfu, 4)})  # fmt: skip
+                         "mfu": round(mfu, 4),
+                         "seconds_with_compile": seconds})  # fmt: skip
             print(rows[-1], flush=True)
-    loader = loader_images_per_s(args.loader_workers, args.loader_images)
+            if args.profile and kind == "wsp" and rate > best[0]:
+                best = (rate, step)
+            del step
+            torch.cuda.empty_cache()
+        if best[1] is not None:
+            profiled = profile_step(best[1], args.profile_steps)
+            print(json.dumps(profiled, indent=1), flush=True)
+            best = (0.0, None)
+            torch.cuda.empty_cache()
+    loader = 0.0
+    if args.loader_workers > 0:  # 0: skip the loader
+        loader = loader_images_per_s(args.loader_workers, args.loader_images)
     print(f"\n{name}, peak {peak} TFLOP/s bf16; ViT-B/16 at 224")
-    print(f"{'task':<5} {'batch':>5} {'compile':>7} {'images/s':>9} {'GFLOP/img':>9} {'MFU':>6}")
+    print(f"{'task':<5} {'batch':>5} {'mode':>26} {'images/s':>9} {'GFLOP/img':>9} {'MFU':>6}")
     for r in rows:
-        print(f"{r['task']:<5} {r['batch']:>5} {r['compile']!s:>7} {r['images_per_s']:>9.1f} "
+        print(f"{r['task']:<5} {r['batch']:>5} {r['mode']:>26} {r['images_per_s']:>9.1f} "
               f"{r['gflops_per_image']:>9.1f} {r['mfu']:>6.1%}")  # fmt: skip
     print(f"loader: {loader:.0f} images/s with {args.loader_workers} workers (288 -> 224 crop)")
     OUT.mkdir(exist_ok=True)
     result = {"device": name, "peak_tflops": peak, "rows": rows, "classes": args.classes,
-              "loader_workers": args.loader_workers,
+              "loader_workers": args.loader_workers, "profile": profiled,
               "loader_images_per_s": round(loader, 1)}  # fmt: skip
     (OUT / "gpu_throughput.json").write_text(json.dumps(result, indent=2))
     return 0
