@@ -24,10 +24,13 @@ context rule: `labeling.context`; how classes become labels, the cap and the wei
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from curation.errors import UsageError
 from curation.layout import DatasetRoot, require_parquet, staged_dir, write_meta
@@ -84,37 +87,35 @@ class BuildVocabOptions:
 
 
 def build_vocab(opts: BuildVocabOptions) -> dict:
-    """Run the stage; return the counts written to both meta.json files."""
+    """Run the stage; return the counts written to both meta.json files.
+
+    Hashtags alone without the context rule (the default) take the array path:
+    `labeling.tag_pairs` scans the captions in worker processes while this one loads
+    WordNet and maps each new tag as it turns up, then `labeling.label_arrays` builds
+    classes and labels over integer pairs. Caption words (`--source caption|both`) and
+    `--context-senses` take the SQL path of `labeling.vocab`; both write the same files.
+    """
     import duckdb
 
     from labeling import vocab
-    from labeling.mapper import HashtagMapper
     from labeling.vocab_file import vocab_hash
 
     started = time.time()
     root = DatasetRoot(opts.root)
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
-    # UsageError here when WordNet is missing
-    clock = time.perf_counter()
-    mapper = HashtagMapper(
-        extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule,
-        non_visual_dominance=opts.non_visual_dominance,
-    )  # fmt: skip
-    load_seconds = round(time.perf_counter() - clock, 3)
-    spill = root.root / ".duckdb-tmp-build-vocab"  # DuckDB spills here past memory_limit
+    spill = root.root / ".duckdb-tmp-build-vocab"  # DuckDB and the array path spill here
+    shutil.rmtree(spill, ignore_errors=True)
     con = duckdb.connect(config={"memory_limit": opts.memory_limit, "temp_directory": str(spill)})
     con.execute("SET enable_progress_bar = false")
     try:
-        counts = vocab.build_tables(
-            con, metadata_glob, mapper, min_count=opts.min_count,
-            max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed, source=opts.source,
-            context_senses=opts.context_senses,
-        )  # fmt: skip
-        counts["seconds_by_step"] = {"load_wordnet": load_seconds, **counts["seconds_by_step"]}
+        if opts.source == "hashtags" and not opts.context_senses:
+            counts, mapper, write_labels = _build_from_arrays(opts, con, metadata_glob, spill)
+        else:
+            counts, mapper, write_labels = _build_in_sql(opts, con, metadata_glob)
         clock = time.perf_counter()
         with staged_dir(root.vocab) as vocab_dir:
             with staged_dir(root.labels) as labels_dir:
-                vocab.write_labels(con, labels_dir / LABELS_PART)
+                write_labels(labels_dir / LABELS_PART)
                 wnids = vocab.write_vocab(con, mapper, vocab_dir / "vocab.parquet")
                 counts["vocab_hash"] = vocab_hash(wnids)
                 write_meta(labels_dir, config=opts, counts=counts, started=started)
@@ -125,6 +126,78 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
     return counts
+
+
+def _new_mapper(opts: BuildVocabOptions) -> Any:
+    from labeling.mapper import HashtagMapper
+
+    return HashtagMapper(
+        extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule,
+        non_visual_dominance=opts.non_visual_dominance,
+    )  # fmt: skip
+
+
+def _build_in_sql(opts: BuildVocabOptions, con: Any, metadata_glob: str) -> tuple:
+    """The SQL path: (counts, mapper, write_labels(path))."""
+    from labeling import vocab
+
+    clock = time.perf_counter()
+    mapper = _new_mapper(opts)  # UsageError here when WordNet is missing
+    load_seconds = round(time.perf_counter() - clock, 3)
+    counts = vocab.build_tables(
+        con, metadata_glob, mapper, min_count=opts.min_count, max_classes=opts.max_classes,
+        cap=opts.cap, seed=opts.seed, source=opts.source, context_senses=opts.context_senses,
+    )  # fmt: skip
+    counts["seconds_by_step"] = {"load_wordnet": load_seconds, **counts["seconds_by_step"]}
+    return counts, mapper, lambda path: vocab.write_labels(con, path)
+
+
+def _build_from_arrays(opts: BuildVocabOptions, con: Any, metadata_glob: str, spill: Path) -> tuple:
+    """The array path: (counts, mapper, write_labels(path)). `load_wordnet` and
+    `map_hashtags` run in this process while the workers scan: their seconds overlap
+    `count_hashtags`, which is the scan's wall time."""
+    import glob
+
+    from labeling import label_arrays, tag_pairs
+
+    seconds = {"load_wordnet": 0.0, "map_hashtags": 0.0}
+    state: dict[str, Any] = {"mapper": None}
+    mapped: dict[str, list] = {"canonical": [], "wnid": [], "reason": [], "lexname": []}
+
+    def load() -> Any:
+        if state["mapper"] is None:
+            clock = time.perf_counter()
+            state["mapper"] = _new_mapper(opts)  # UsageError when WordNet is missing
+            seconds["load_wordnet"] = round(time.perf_counter() - clock, 3)
+        return state["mapper"]
+
+    def on_new_tags(first: int, values: Any) -> None:
+        mapper = load()
+        clock = time.perf_counter()
+        for column, items in label_arrays.tag_mappings(values.to_pylist(), mapper).items():
+            mapped[column] += items
+        seconds["map_hashtags"] += time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    paths = sorted(glob.glob(metadata_glob))
+    pairs = tag_pairs.scan_metadata(paths, spill / "pairs", on_new_tags=on_new_tags)
+    scan_seconds = time.perf_counter() - clock
+    mapper = load()
+    seconds["map_hashtags"] = round(seconds["map_hashtags"], 3)
+    seconds["count_hashtags"] = round(scan_seconds, 3)
+    labels_file = spill / "labels.parquet"
+    counts: dict[str, Any] = {
+        "captions": pairs.captions,
+        "captions_with_hashtag": pairs.captions_with_hashtag,
+        "distinct_hashtags": len(pairs.values),
+        "hashtags_mapped": sum(r is None for r in mapped["reason"]),
+    }
+    counts |= label_arrays.build_arrays(
+        con, pairs, mapped, labels_file, min_count=opts.min_count,
+        max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed,
+    )  # fmt: skip
+    counts["seconds_by_step"] = {**seconds, **counts["seconds_by_step"]}
+    return counts, mapper, lambda path: os.replace(labels_file, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,282 @@
+"""The vocabulary and per-sample labels over integer arrays: `curate build-vocab`'s default path.
+
+Same rules and outputs as the SQL path in `labeling.vocab` (class counts, min_count,
+max_classes, class order, the cap coin, the weights; `tests/labeling/test_label_arrays.py`
+runs both on the same captions), but every step after the scan works on the integer pairs
+of `labeling.tag_pairs` (caption row, tag id) instead of strings:
+
+    tag_sid    int32 [T]   tag id -> synset number (sid, wnid order) or -1 (no label)
+    class_of   int32 [S]   sid -> class_id or -1
+    per task   rows, class_ids, hashtag ids, keep: numpy arrays, spilled as .npz
+
+Three passes over the spilled pairs, one row group at a time (memory: one row group plus
+per-tag and per-class arrays): count samples per synset; look classes up, toss the cap
+coins, count kept samples per class; weigh and write. Only the labels writer touches
+strings again (uids, wnids, tags), one row group at a time.
+
+Differences from the SQL path, both stated in the output contract: labels are written one
+parquet row group per metadata row group, in metadata order and sorted by uid within it
+(the SQL path sorts the whole file); weights are summed in float64 in class order (the SQL
+path sums DECIMAL(38, 18)), so a weight can differ in its last float32 bit.
+
+The small tables `classes`, `kept_counts` and `tag_final` are handed to DuckDB so the
+vocabulary and hashtag writers of `labeling.vocab` serve both paths.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curation.errors import UsageError
+from labeling.tag_pairs import TagPairs, read_column
+from labeling.tag_scan import _distinct_per_row
+from labeling.vocab import cap_coin
+
+
+def tag_mappings(values: list[str], mapper: Any) -> dict[str, list]:
+    """The mapper's verdict per tag, as columns: canonical, wnid, reason, lexname."""
+    mapped = [mapper.map(tag) for tag in values]
+    return {
+        "canonical": [m.canonical for m in mapped],
+        "wnid": [m.wnid for m in mapped],
+        "reason": [m.reason for m in mapped],
+        "lexname": [m.lexname for m in mapped],
+    }
+
+
+def synset_numbers(wnids: list[str | None], reasons: list[str | None]) -> tuple[np.ndarray, list]:
+    """(tag_sid int32 [T], synsets: the wnids a label can come from, sorted; sid = index)."""
+    synsets = sorted({w for w, r in zip(wnids, reasons, strict=True) if r is None})
+    sid_of = {w: i for i, w in enumerate(synsets)}
+    tag_sid = np.array(
+        [sid_of[w] if r is None else -1 for w, r in zip(wnids, reasons, strict=True)], np.int32
+    )
+    return tag_sid, synsets
+
+
+def count_synsets(pairs: TagPairs, tag_sid: np.ndarray, n_synsets: int) -> np.ndarray:
+    """Samples per synset (int64 [S]): a sample counts once per synset, through any tag."""
+    counts = np.zeros(n_synsets, np.int64)
+    for task in pairs.tasks:
+        rows, ids = pairs.pairs(task)
+        sids = tag_sid[ids]
+        mapped = sids >= 0
+        rows, sids = rows[mapped], sids[mapped]
+        first = _distinct_per_row(rows, sids)
+        counts += np.bincount(sids[first], minlength=n_synsets)
+    return counts
+
+
+def choose_classes(counts: np.ndarray, min_count: int, max_classes: int | None) -> np.ndarray:
+    """The sids that become classes, in class_id order (count descending, then wnid)."""
+    eligible = np.flatnonzero(counts >= min_count)
+    order = eligible[np.lexsort((eligible, -counts[eligible]))]  # sid order is wnid order
+    return order if max_classes is None else order[:max_classes]
+
+
+def final_reasons(
+    reasons: list[str | None], tag_sid: np.ndarray, synset_counts: np.ndarray,
+    class_of: np.ndarray, min_count: int,
+) -> list[str | None]:  # fmt: skip
+    """Each tag's reason with `below_min_count` and `beyond_max_classes` added."""
+    out = list(reasons)
+    for tag in np.flatnonzero(tag_sid >= 0):
+        sid = tag_sid[tag]
+        if synset_counts[sid] < min_count:
+            out[tag] = "below_min_count"
+        elif class_of[sid] < 0:
+            out[tag] = "beyond_max_classes"
+    return out
+
+
+def _coins(uids: Any, sample_rows: np.ndarray, cls: np.ndarray, wnids: list, seed: int) -> Any:
+    """`vocab.cap_coin` of each (sample, class) pair (float64 [len(cls)])."""
+    text = uids.to_pylist()
+    return np.array(
+        [cap_coin(seed, text[r], wnids[c]) for r, c in zip(sample_rows, cls, strict=True)],
+        np.float64,
+    )
+
+
+def assign(
+    pairs: TagPairs, tag_sid: np.ndarray, class_of: np.ndarray, class_counts: np.ndarray,
+    wnids: list[str], tag_rank: np.ndarray, cap: int | None, seed: int,
+) -> tuple[np.ndarray, dict[str, int]]:  # fmt: skip
+    """Per task: labeled samples, their classes (ascending), their hashtags (by tag), the
+    cap's keep flag; spilled as labels-NNNNNN.npz. Returns kept samples per class."""
+    n_classes = len(class_counts)
+    threshold = np.ones(n_classes) if cap is None else np.minimum(1.0, cap / class_counts)
+    kept_counts = np.zeros(n_classes, np.int64)
+    labeled = kept = labels = 0
+    for task in pairs.tasks:
+        rows, ids = pairs.pairs(task)
+        sids = tag_sid[ids]
+        cls = np.where(sids >= 0, class_of[np.maximum(sids, 0)], -1)
+        hit = cls >= 0
+        rows, ids, cls = rows[hit], ids[hit], cls[hit]
+        # hashtags: the tags that gave a class, sorted by tag within a sample
+        order = np.lexsort((tag_rank[ids], rows))
+        tag_rows, tag_ids = rows[order], ids[order]
+        # classes: distinct per sample, ascending
+        key = np.unique(rows.astype(np.int64) << 32 | cls.astype(np.int64))
+        class_rows, classes = (key >> 32).astype(np.int32), (key & 0xFFFFFFFF).astype(np.int32)
+        samples, starts = np.unique(class_rows, return_index=True)
+        won = np.ones(len(classes), np.bool_)
+        tossed = threshold[classes] < 1.0
+        if tossed.any():
+            uids = read_column(task, "uid")
+            coins = _coins(uids, class_rows[tossed], classes[tossed], wnids, seed)
+            won[tossed] = coins < threshold[classes[tossed]]
+        keep = np.logical_or.reduceat(won, starts) if len(starts) else np.zeros(0, np.bool_)
+        pair_keep = np.repeat(keep, np.diff(np.r_[starts, len(classes)]))
+        kept_counts += np.bincount(classes[pair_keep], minlength=n_classes)
+        labeled, labels = labeled + len(samples), labels + len(classes)
+        kept += int(keep.sum())
+        np.savez(
+            pairs.spill / f"labels-{task.index:06d}.npz", samples=samples, starts=starts,
+            classes=classes, keep=keep, tag_rows=tag_rows, tag_ids=tag_ids,
+        )  # fmt: skip
+    return kept_counts, {
+        "captions_with_label": labeled,
+        "samples_kept_after_cap": kept,
+        "mean_labels_per_sample": round(labels / labeled, 4) if labeled else 0.0,
+    }
+
+
+def _raw_weights(saved: Any, inverse_sqrt: np.ndarray) -> np.ndarray:
+    """Mean over a sample's classes of 1 / sqrt(kept samples of the class) (float64 [N])."""
+    starts, classes = saved["starts"], saved["classes"]
+    if len(starts) == 0:
+        return np.zeros(0)
+    return np.add.reduceat(inverse_sqrt[classes], starts) / np.diff(np.r_[starts, len(classes)])
+
+
+def write_labels(pairs: TagPairs, path: Path, kept_counts: np.ndarray, wnids: list[str]) -> None:
+    """Write labels.parquet: one row group per metadata row group, sorted by uid within.
+
+    Schema: uid string · class_ids list<int32> ascending · wnids list<string> (same order) ·
+    hashtags list<string> (sorted; the tags that gave those classes) · keep bool ·
+    weight float32 (mean 1 over kept samples, 0 when not kept).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    inverse_sqrt = 1.0 / np.sqrt(np.where(kept_counts > 0, kept_counts, 1))
+    total, n_kept = [], 0
+    for task in pairs.tasks:
+        with np.load(pairs.spill / f"labels-{task.index:06d}.npz") as saved:
+            raw = _raw_weights(saved, inverse_sqrt)[saved["keep"]]
+            total.append(math.fsum(raw))
+            n_kept += len(raw)
+    mean = math.fsum(total) / n_kept if n_kept else 1.0
+    wnid_array = pa.array(wnids, pa.string())
+    schema = pa.schema([
+        ("uid", pa.string()), ("class_ids", pa.list_(pa.int32())),
+        ("wnids", pa.list_(pa.string())), ("hashtags", pa.list_(pa.string())),
+        ("keep", pa.bool_()), ("weight", pa.float32()),
+    ])  # fmt: skip
+    with pq.ParquetWriter(path, schema) as writer:
+        for task in pairs.tasks:
+            with np.load(pairs.spill / f"labels-{task.index:06d}.npz") as saved:
+                samples, starts, classes = saved["samples"], saved["starts"], saved["classes"]
+                keep, tag_rows, tag_ids = saved["keep"], saved["tag_rows"], saved["tag_ids"]
+                weight = np.where(keep, _raw_weights(saved, inverse_sqrt) / mean, 0.0)
+            if len(samples) == 0:
+                continue
+            class_offsets = pa.array(np.r_[starts, len(classes)].astype(np.int32))
+            tag_offsets = np.searchsorted(tag_rows, np.r_[samples, samples[-1] + 1])
+            table = pa.table(
+                {
+                    "uid": read_column(task, "uid").take(pa.array(samples)).cast(pa.string()),
+                    "class_ids": pa.ListArray.from_arrays(class_offsets, pa.array(classes)),
+                    "wnids": pa.ListArray.from_arrays(class_offsets, wnid_array.take(classes)),
+                    "hashtags": pa.ListArray.from_arrays(
+                        pa.array(tag_offsets.astype(np.int32)), pairs.values.take(tag_ids)
+                    ),
+                    "keep": pa.array(keep),
+                    "weight": pa.array(weight.astype(np.float32)),
+                },
+                schema=schema,
+            )
+            writer.write_table(table.take(pc.sort_indices(table["uid"])))
+
+
+def build_arrays(
+    con: Any, pairs: TagPairs, mapped: dict[str, list], labels_path: Path, *,
+    min_count: int, max_classes: int | None, cap: int | None, seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Everything after the scan and the mapping: classes, labels (written to
+    `labels_path`), and the DuckDB tables `classes`, `kept_counts`, `tag_final` that
+    `vocab.write_vocab` and `vocab.write_hashtags` read. Returns meta.json counts."""
+    import pyarrow as pa
+
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    tag_sid, synsets = synset_numbers(mapped["wnid"], mapped["reason"])
+    if len(synsets) == 0:
+        raise UsageError(
+            f"none of the {len(pairs.values)} distinct hashtags in {pairs.captions} "
+            "captions maps to a visual WordNet noun: nothing to label"
+        )
+    synset_counts = count_synsets(pairs, tag_sid, len(synsets))
+    chosen = choose_classes(synset_counts, min_count, max_classes)
+    counted = int(np.count_nonzero(synset_counts))
+    counts: dict[str, Any] = {
+        "classes_mapped": counted,
+        "classes_after_min_count": int(np.count_nonzero(synset_counts >= min_count)),
+        "classes_after_max_classes": len(chosen),
+    }
+    if len(chosen) == 0:
+        raise UsageError(
+            f"no class has at least {min_count} samples (of {counted} mapped classes): "
+            "lower --min-count"
+        )
+    class_of = np.full(len(synsets), -1, np.int32)
+    class_of[chosen] = np.arange(len(chosen), dtype=np.int32)
+    wnids = [synsets[s] for s in chosen]
+    reasons = final_reasons(mapped["reason"], tag_sid, synset_counts, class_of, min_count)
+    seconds["select_classes"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    tag_rank = np.empty(len(pairs.values), np.int64)
+    tag_rank[pairs.values.to_numpy(zero_copy_only=False).argsort(kind="stable")] = np.arange(
+        len(pairs.values)
+    )
+    kept_counts, label_counts = assign(
+        pairs, tag_sid, class_of, synset_counts[chosen], wnids, tag_rank, cap, seed
+    )
+    counts |= label_counts
+    write_labels(pairs, labels_path, kept_counts, wnids)
+    seconds["assign_labels"] = round(time.perf_counter() - clock, 3)
+    tables = {
+        "classes": pa.table({
+            "class_id": pa.array(np.arange(len(chosen), dtype=np.int32)),
+            "wnid": pa.array(wnids, pa.string()), "count": pa.array(synset_counts[chosen]),
+            "sid": pa.array(chosen.astype(np.int32)),
+        }),
+        "kept_counts": pa.table({
+            "class_id": pa.array(np.arange(len(chosen), dtype=np.int32)),
+            "kept_count": pa.array(kept_counts),
+        }),
+        "tag_final": pa.table({
+            "hashtag": pairs.values, "count": pa.array(pairs.counts),
+            "canonical": pa.array(mapped["canonical"], pa.string()),
+            "wnid": pa.array(mapped["wnid"], pa.string()), "reason": pa.array(reasons, pa.string()),
+        }),
+    }  # fmt: skip
+    for name, table in tables.items():
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        con.unregister(f"{name}_arrow")
+    by_reason: dict[str, int] = {}
+    for reason in reasons:
+        key = reason or "label"
+        by_reason[key] = by_reason.get(key, 0) + 1
+    counts["hashtags_by_reason"] = dict(sorted(by_reason.items()))
+    counts["seconds_by_step"] = seconds
+    return counts

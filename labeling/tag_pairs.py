@@ -1,0 +1,141 @@
+"""Every caption's distinct hashtags as (row, tag id) pairs, spilled to disk per row group.
+
+Contract of `scan_metadata(paths, spill, workers, on_new_tags) -> TagPairs`:
+
+    tasks              one per metadata row group, in file then row-group order
+    spill/NNNNNN.npz   per task: rows int32 [P] (row in the row group, ascending),
+                       ids int32 [P] (global tag id), distinct within a row
+    TagPairs.values    pa.string [T]   tag id -> the tag as written, in order of discovery
+    TagPairs.counts    int64 [T]       captions carrying each tag (one count per caption)
+
+Row groups are scanned by `labeling.tag_scan.scan_captions` in `workers` processes; this
+process merges each result as it arrives: the row group's batch dictionary is matched
+against the tags seen so far (Arrow's hash `index_in`), new tags get the next ids and are
+handed to `on_new_tags(first_id, values)` at once, so the caller can map them while the
+scan goes on. Memory is bounded by one row group per worker plus the distinct tags; the
+pairs themselves live on disk (8 bytes per (caption, tag)).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curation.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ScanTask:
+    """One metadata row group: `rows` captions from global row `first_row` on."""
+
+    index: int
+    path: str
+    row_group: int
+    first_row: int
+    rows: int
+
+
+@dataclass
+class TagPairs:
+    """The scan's result (module docstring)."""
+
+    tasks: list[ScanTask]
+    spill: Path
+    values: Any  # pa.StringArray
+    counts: np.ndarray
+    captions: int
+    captions_with_hashtag: int
+
+    def pairs(self, task: ScanTask) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, ids) of one task, read back from the spill."""
+        with np.load(self.spill / f"{task.index:06d}.npz") as saved:
+            return saved["rows"], saved["ids"]
+
+
+def plan_tasks(paths: list[str]) -> list[ScanTask]:
+    """One task per row group of each parquet file; UsageError without a caption column."""
+    import pyarrow.parquet as pq
+
+    tasks: list[ScanTask] = []
+    first = 0
+    for path in paths:
+        meta = pq.ParquetFile(path).metadata
+        names = set(meta.schema.names)
+        if not {"uid", "caption"} <= names:
+            raise UsageError(f"{path}: metadata needs columns uid and caption, has {sorted(names)}")
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows
+            tasks.append(ScanTask(len(tasks), path, group, first, rows))
+            first += rows
+    return tasks
+
+
+def read_column(task: ScanTask, column: str) -> Any:
+    """One column of a task's row group as a pyarrow Array."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(task.path).read_row_group(task.row_group, columns=[column]).column(0)
+
+
+def scan_task(task: ScanTask) -> tuple[int, np.ndarray, np.ndarray, Any]:
+    """Worker: (task index, rows, batch ids, batch values) of one row group."""
+    from labeling.tag_scan import scan_captions
+
+    found = scan_captions(read_column(task, "caption"))
+    return task.index, found.rows, found.ids, found.values
+
+
+def _results(tasks: list[ScanTask], workers: int) -> Iterator[tuple]:
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(scan_task, tasks)
+        return
+    import multiprocessing
+
+    # spawn, not fork: Arrow's and DuckDB's thread pools do not survive a fork
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap_unordered(scan_task, tasks)
+
+
+def scan_metadata(
+    paths: list[str],
+    spill: Path,
+    workers: int | None = None,
+    on_new_tags: Callable[[int, Any], None] | None = None,
+) -> TagPairs:
+    """Scan every caption of `paths` (module docstring); `workers` defaults to the cores."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tasks = plan_tasks(paths)
+    spill.mkdir(parents=True, exist_ok=True)
+    known = pa.array([], pa.string())
+    counts = np.zeros(0, np.int64)
+    with_tag = 0
+    for index, rows, ids, values in _results(tasks, workers or os.cpu_count() or 1):
+        where = pc.index_in(values, value_set=known).fill_null(-1).to_numpy().copy()
+        new = np.flatnonzero(where < 0)
+        if len(new):
+            first = len(known)
+            where[new] = np.arange(first, first + len(new))
+            fresh = values.take(pa.array(new))
+            known = pa.concat_arrays([known, fresh])
+            counts = np.concatenate([counts, np.zeros(len(new), np.int64)])
+            if on_new_tags is not None:
+                on_new_tags(first, fresh)
+        ids = where[ids].astype(np.int32)
+        counts += np.bincount(ids, minlength=len(counts))
+        with_tag += int(np.count_nonzero(np.diff(rows))) + 1 if len(rows) else 0
+        np.savez(spill / f"{index:06d}.npz", rows=rows, ids=ids)
+    return TagPairs(
+        tasks=tasks,
+        spill=spill,
+        values=known,
+        counts=counts,
+        captions=sum(t.rows for t in tasks),
+        captions_with_hashtag=with_tag,
+    )
