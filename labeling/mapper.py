@@ -25,8 +25,11 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    non-visual and outweighs all its visual senses `non_visual_dominance` (8) times over:
    `#shapes`, `#action` are then `non_visual`), ties to the more depictable lexicographer
    file (animal > artifact > food > plant > ...): `#sunset` is the sky phenomenon
-   (n11473954), not the time of day; `#tiger` the cat. `first_visual` takes the first such
-   sense in WordNet's order, `first` WordNet's first noun sense. Synonyms merge because
+   (n11473954), not the time of day; `#tiger` the cat. Person senses come first only when
+   their summed counts reach `senses.PERSON_DOMINANCE` (4) x (the best other visual
+   sense's count + 1): `#boxer` is the dog, `#speaker` the loudspeaker, `#painter` the
+   artist. `first_visual` takes the first such sense in WordNet's order, `first` WordNet's
+   first noun sense. Synonyms merge because
    the class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
 6. `non_visual`: the chosen sense's lexicographer file is not in `VISUAL_LEXNAMES`
    (animal, artifact, body, food, location, object, person, phenomenon, plant, substance)

@@ -17,6 +17,16 @@ photographs); `SENSE_RULES` names them:
   So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
   animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
   context rule below picks the toy or the machine when the caption says so).
+  Person dominance: a noun.person sense comes first only when the word's person senses
+  together (tagged counts summed) reach `PERSON_DOMINANCE` (4) times the count of its best
+  non-person visual sense + 1; otherwise every non-person visual sense ranks before every
+  person sense. SemCor is running text, where words for people's roles are frequent, and
+  a person role is not a look: a photo tagged with the word shows a person whatever the
+  role, while the object or animal sense is a thing a classifier can learn. So `#boxer` is
+  the dog (the fighter's 1 use plus the packer's 0 is not 4 x 1),
+  `#monarch` the butterfly (2 < 4), `#speaker` the loudspeaker (9 < 4 x 3; `Speaker` is a
+  proper name, out), `#skunk` the animal; `#painter` stays the artist (15 >= 4 x 1),
+  `#coach` the trainer (20 >= 4), `#pilot` the aviator (6 >= 4 x 1).
   Non-visual dominance: when the word's most frequent sense (highest tagged count) is not
   visual and its count is at least `NON_VISUAL_DOMINANCE` (8) times the summed counts of
   all its visual senses + 1, that non-visual sense is chosen (and the tag dropped as
@@ -53,6 +63,10 @@ from typing import Any
 # A word whose most frequent sense is not visual and outweighs all its visual senses
 # together this many times (tagged counts, +1 on the visual side) is non-visual.
 NON_VISUAL_DOMINANCE = 8.0
+
+# A word's person senses (tagged counts summed) must outweigh its best non-person visual
+# sense (+1) this many times over to come first: `#painter` 15 >= 4 x (0 + 1).
+PERSON_DOMINANCE = 4.0
 
 LEXNAME_PREFERENCE = (
     "noun.animal", "noun.artifact", "noun.food", "noun.plant", "noun.object", "noun.person",
@@ -181,15 +195,33 @@ SENSE_RULES: dict[str, SenseRule] = {
 }
 
 
-def visual_candidates(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> list[Any]:
-    """The visual, non-proper-name senses, best first under `frequent_visual`'s order."""
+def visual_candidates(
+    senses: list[Any],
+    lemma: str,
+    visual: Callable[[Any], bool],
+    person_dominance: float = PERSON_DOMINANCE,
+) -> list[Any]:
+    """The visual, non-proper-name senses, best first under `frequent_visual`'s order:
+    tagged count, then `LEXNAME_PREFERENCE`, then WordNet's order; then person dominance
+    (module docstring) moves the person senses behind the others unless they outweigh the
+    best of them `person_dominance` times (0 turns it off)."""
     rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
     order = {s: i for i, s in enumerate(senses)}
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
-    return sorted(
+    ranked = sorted(
         pool,
         key=lambda s: (-tagged_count(s, lemma), rank.get(s.lexname(), len(rank)), order[s]),
     )
+    if person_dominance <= 0 or not ranked or ranked[0].lexname() != "noun.person":
+        return ranked
+    people = [s for s in ranked if s.lexname() == "noun.person"]
+    things = [s for s in ranked if s.lexname() != "noun.person"]
+    if not things:
+        return ranked
+    person_uses = sum(tagged_count(s, lemma) for s in people)
+    if person_uses >= person_dominance * (tagged_count(things[0], lemma) + 1):
+        return ranked
+    return things + people
 
 
 def _words(text: str) -> set[str]:

@@ -166,3 +166,18 @@ def test_non_visual_dominant_words_are_dropped(mapper):
     assert (mapper.map("fire").reason, mapper.map("table").lexname) == (None, "noun.artifact")
     lenient = HashtagMapper(wordnet(), non_visual_dominance=0)
     assert (lenient.map("shapes").reason, lenient.map("shapes").lexname) == (None, "noun.body")
+
+
+@pytest.mark.parametrize(
+    ("tag", "wnid"),
+    [
+        ("boxer", "n02108089"),  # boxer.n.04, the dog (ImageNet's class 242)
+        ("Boxer", "n02108089"),
+        ("monarch", "n02279972"),  # monarch.n.02, the butterfly (ImageNet's class 323)
+        ("speaker", "n03691459"),  # loudspeaker.n.01 (ImageNet's class 632)
+        ("painter", "n10391653"),  # painter.n.01, the artist: 15 uses outweigh the cougar
+    ],
+)
+def test_person_dominance_in_the_mapper(mapper, tag, wnid):
+    m = mapper.map(tag)
+    assert (m.wnid, m.reason) == (wnid, None)

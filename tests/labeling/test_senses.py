@@ -85,3 +85,49 @@ def test_category_senses_never_dominate(wn):
     assert tagged_count(wn.synset("food.n.01"), "food") == 29
     rule = SENSE_RULES["frequent_visual"]
     assert rule(wn.synsets("food", "n"), "food", _visual).name() == "food.n.02"
+
+
+@pytest.mark.parametrize(
+    ("word", "want"),
+    [
+        ("boxer", "boxer.n.04"),  # the dog: the fighter's 1 use is not 4 x (0 + 1)
+        ("monarch", "monarch.n.02"),  # the butterfly: sovereign.n.01's 2 < 4
+        ("speaker", "loudspeaker.n.01"),  # 9 person uses < 4 x (2 + 1)
+        ("skunk", "skunk.n.04"),  # rotter.n.01's 1 < 4
+        ("pirate", "pirate.n.03"),  # the ship: 2 + 1 < 4
+        ("painter", "painter.n.01"),  # the artist: 15 >= 4 x (0 + 1)
+        ("coach", "coach.n.01"),  # the trainer: 20 >= 4
+        ("pilot", "pilot.n.01"),  # the aviator: 6 >= 4 x (0 + 1)
+        ("tiger", "tiger.n.02"),  # the cat was first already: the rule does not touch it
+    ],
+)
+def test_person_senses_need_dominance(wn, word, want):
+    rule = SENSE_RULES["frequent_visual"]
+    assert rule(wn.synsets(word, "n"), word, _visual).name() == want
+
+
+def test_person_dominance_threshold(wn):
+    from labeling.senses import PERSON_DOMINANCE
+
+    assert PERSON_DOMINANCE == 4.0
+    speaker = wn.synsets("speaker", "n")
+    # speaker.n.01's 9 uses against loudspeaker's 2 (`Speaker`, 1, is a proper name and out):
+    # the person leads up to ratio 9 / 3
+    assert [tagged_count(s, "speaker") for s in speaker] == [9, 2, 1]
+    first = [visual_candidates(speaker, "speaker", _visual, r)[0].name() for r in (3.0, 3.01)]
+    assert first == ["speaker.n.01", "loudspeaker.n.01"]
+    # 0 turns it off: the counts alone put the boxer (1 use) before the dog (0)
+    off = visual_candidates(wn.synsets("boxer", "n"), "boxer", _visual, 0)
+    assert [s.name() for s in off][:2] == ["boxer.n.01", "boxer.n.04"]
+    # every person sense moves behind the dog, in its own order (`Boxer` the rebel is a proper
+    # name, out)
+    on = visual_candidates(wn.synsets("boxer", "n"), "boxer", _visual)
+    assert [s.name() for s in on] == ["boxer.n.04", "boxer.n.01", "packer.n.01"]
+
+
+def test_person_dominance_only_when_a_thing_competes(wn):
+    # every visual sense of `poser` is a person (poseur, model): the order is the counts'
+    senses = wn.synsets("poser", "n")
+    on = [s.name() for s in visual_candidates(senses, "poser", _visual)]
+    assert on == [s.name() for s in visual_candidates(senses, "poser", _visual, 0)]
+    assert on == ["poseur.n.01", "model.n.03"]
