@@ -9,16 +9,22 @@ safetensors requires):
     image_size  training resolution in pixels
     num_classes "0" for MAE
     vocab_hash  the shards' vocabulary fingerprint (WSP; MAE records it too when known)
+    class_wnids WSP: JSON list of the head's class wnids, in head (class_id) order, so that
+                eval and export need no shards to name the classes; absent in MAE
+                checkpoints and in WSP checkpoints written before it existed (readers then
+                fall back to the training shards' manifest)
     config      the command's resolved options as JSON
 
 Files are written under a temporary name and renamed, so a checkpoint that exists is whole.
-`load_encoder` copies an encoder out of any checkpoint with a strict key check.
+`load_encoder` copies an encoder out of any checkpoint with a strict key check;
+`head_classes` names a WSP head's classes (from the file, or an older file's shards).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,7 @@ class CheckpointInfo:
     num_classes: int
     vocab_hash: str
     config: dict[str, Any]
+    class_wnids: tuple[str, ...] | None = None  # None: MAE, or a WSP file that predates it
 
 
 def checkpoint_name(step: int) -> str:
@@ -54,12 +61,18 @@ def save_checkpoint(
     num_classes: int,
     config: Any,
     vocab_hash: str = "",
+    class_wnids: Sequence[str] | None = None,
 ) -> None:
-    """Write `state` (name -> tensor) and the metadata above to `path`, atomically."""
+    """Write `state` (name -> tensor) and the metadata above to `path`, atomically.
+
+    `class_wnids`: the head's classes in head order (WSP: exactly `num_classes` of them).
+    """
     from safetensors.torch import save_file
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if class_wnids is not None and len(class_wnids) != num_classes:
+        raise ValueError(f"{len(class_wnids)} class wnids for a head of {num_classes} classes")
     metadata = {
         "kind": kind,
         "model": model,
@@ -68,6 +81,8 @@ def save_checkpoint(
         "vocab_hash": vocab_hash,
         "config": json.dumps(asdict(config) if hasattr(config, "__dataclass_fields__") else config),
     }
+    if class_wnids is not None:
+        metadata["class_wnids"] = json.dumps(list(class_wnids))
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp), metadata=metadata)
@@ -88,15 +103,48 @@ def read_info(path: str | Path) -> CheckpointInfo:
         raise UsageError(f"{path} is not a safetensors checkpoint ({err})") from err
     if meta.get("kind") not in KINDS or "model" not in meta:
         raise UsageError(f"{path} has no mawskit metadata (kind, model): not a `train` output")
+    num_classes = int(meta.get("num_classes", "0"))
+    class_wnids = None
+    if "class_wnids" in meta:
+        class_wnids = tuple(json.loads(meta["class_wnids"]))
+        if len(class_wnids) != num_classes:
+            raise UsageError(
+                f"{path}: its metadata names {len(class_wnids)} classes for a head of "
+                f"{num_classes}: the file is damaged"
+            )
     return CheckpointInfo(
         path=path,
         kind=meta["kind"],
         model=meta["model"],
         image_size=int(meta["image_size"]),
-        num_classes=int(meta.get("num_classes", "0")),
+        num_classes=num_classes,
         vocab_hash=meta.get("vocab_hash", ""),
         config=json.loads(meta.get("config", "{}")),
+        class_wnids=class_wnids,
     )
+
+
+def head_classes(info: CheckpointInfo, manifest: Any = None) -> list[str] | None:
+    """The class wnids of a WSP head in head order, or None (MAE, or they cannot be known).
+
+    The checkpoint's own `class_wnids` when it has them; for a file written before they
+    were stored, the manifest's classes: `manifest` if given, else the shards the checkpoint
+    was trained on (its config's `shards`), when still there with the same vocab hash.
+    """
+    from shards.manifest import read_manifest
+
+    if info.kind != "wsp":
+        return None
+    if info.class_wnids is not None:
+        return list(info.class_wnids)
+    if manifest is None and info.config.get("shards"):
+        try:
+            manifest = read_manifest(info.config["shards"])
+        except UsageError:
+            return None
+    if manifest is None or manifest.vocab_hash != info.vocab_hash:
+        return None
+    return [c["wnid"] for c in sorted(manifest.classes, key=lambda c: int(c["class_id"]))]
 
 
 def read_state(path: str | Path) -> dict[str, Any]:

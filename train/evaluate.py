@@ -5,8 +5,9 @@
                --target-wnids imagenet_synsets.txt             # + WordNet zero-shot
 
 Eval data: the val split of `--shards`, or `--image-folder DIR` (wnid subfolders, see
-train.imagefolder), whose wnids are mapped onto the checkpoint's classes (from `--shards`, or
-the shards it was trained on); images of wnids outside them count only for zero-shot. The
+train.imagefolder), whose wnids are mapped onto the checkpoint's classes (stored in the
+checkpoint; for older checkpoints, from `--shards` or the shards it was trained on); images
+of wnids outside them count only for zero-shot. The
 train split of `--shards` is the bank of the probe and kNN; without `--shards` they are
 skipped. Scores over the vocabulary use the val samples with a label in it:
 
@@ -97,18 +98,24 @@ def extract_features(
 ) -> tuple[Any, Any, Any]:
     """One pass -> (cls features [N, D], head logits [N, K] or None, targets [N, K]) on CPU.
 
+    batches: (images [B, 3, S, S] uint8 or normalised float32, targets [B, K], weights [B]).
+
     The cls feature is the final-norm cls token, what timm's head sees (pre_logits).
     """
     import torch
+
+    from shards.loader import device_batch
 
     feats, logits, targets = [], [], []
     seen = 0
     model.eval()
     with torch.no_grad():
-        for images, batch_targets, _ in batches:
-            if not len(images):  # every image of the batch was undecodable
+        for batch in batches:
+            if not len(batch[0]):  # every image of the batch was undecodable
                 continue
-            cls = model.forward_head(model.forward_features(images.to(device)), pre_logits=True)
+            (images,) = device_batch(batch[:1], device)  # uint8 normalised on the device
+            batch_targets = batch[1]  # stays on the CPU, where the scores are computed
+            cls = model.forward_head(model.forward_features(images), pre_logits=True)
             feats.append(cls.float().cpu())
             if model.num_classes:
                 logits.append(model.head(cls).float().cpu())
@@ -158,24 +165,6 @@ def fit_linear_probe(
     return probe.eval()
 
 
-def checkpoint_vocabulary(info: Any, manifest: Any) -> list[str] | None:
-    """The class wnids of a WSP head, in class-id order, or None when they cannot be known.
-
-    From `--shards` (already checked against the head's vocab_hash), else from the shards
-    the checkpoint was trained on, when they are still there with the same vocabulary.
-    """
-    from shards.manifest import read_manifest
-
-    if manifest is None and info.config.get("shards"):
-        try:
-            manifest = read_manifest(info.config["shards"])
-        except UsageError:
-            return None
-    if manifest is None or manifest.vocab_hash != info.vocab_hash:
-        return None
-    return [c["wnid"] for c in manifest.classes]
-
-
 def load_model(info: Any, device: Any) -> Any:
     """The checkpoint's encoder (and its WSP head), strict on keys, in eval mode on `device`."""
     from train.checkpoint import load_encoder, read_state
@@ -198,7 +187,7 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
 
     from shards.loader import make_loader
     from shards.manifest import read_manifest
-    from train.checkpoint import read_info, resolve_checkpoint
+    from train.checkpoint import head_classes, read_info, resolve_checkpoint
     from train.imagefolder import ImageFolder
     from train.loop import pick_device
 
@@ -224,13 +213,13 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
         targets = read_target_wnids(opts.target_wnids)
 
     # label space: the head's classes (K of them), then the folder's wnids outside them (E)
-    vocab = checkpoint_vocabulary(info, manifest) if info.kind == "wsp" else None
+    vocab = head_classes(info, manifest)  # WSP: the head's classes, in head order
     if vocab is None and manifest is not None:
-        vocab = [c["wnid"] for c in manifest.classes]
+        vocab = [c["wnid"] for c in sorted(manifest.classes, key=lambda c: int(c["class_id"]))]
     if vocab is None and info.kind == "wsp":
         raise UsageError(
-            f"{info.path}: the class wnids of its head are unknown (its training shards are "
-            "gone): pass --shards with its vocabulary"
+            f"{info.path}: the class wnids of its head are unknown (an older checkpoint whose "
+            "training shards are gone): pass --shards with its vocabulary"
         )
     vocab = vocab if vocab is not None else folder.wnids  # MAE on a folder alone
     space = vocab + ([w for w in folder.wnids if w not in set(vocab)] if folder else [])
@@ -247,7 +236,7 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
     def shard_features(split: str, limit: int | None) -> tuple[Any, Any, Any]:
         batches = make_loader(
             manifest, split, batch_size=opts.batch_size, image_size=info.image_size,
-            train=False, num_workers=opts.num_workers,
+            train=False, num_workers=opts.num_workers, normalise=False,
         )  # fmt: skip
         return extract_features(model, batches, limit, device)
 

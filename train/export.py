@@ -10,7 +10,9 @@ Writes `OUT/` (staged, then renamed into place):
     config.json         timm's hub format: `architecture` (a registered timm ViT whose
                         arguments `model_args` override: img_size, patch_size, embed_dim,
                         depth, num_heads, mlp_ratio, num_classes, global_pool), `num_classes`,
-                        `num_features`, `label_names` (the class wnids, WSP), and
+                        `num_features`, `label_names` (the head's class wnids in
+                        order, WSP: from the checkpoint, or from its training shards
+                        for checkpoints older than that), and
                         `pretrained_cfg` (input size, mean/std, crop, interpolation)
     README.md           what the weights are and how they were trained (a model card)
 """
@@ -100,7 +102,13 @@ def export(opts: ExportOptions) -> Path:
     from safetensors.torch import save_file
 
     from curation.layout import staged_dir
-    from train.checkpoint import NON_ENCODER_PREFIXES, read_info, read_state, resolve_checkpoint
+    from train.checkpoint import (
+        NON_ENCODER_PREFIXES,
+        head_classes,
+        read_info,
+        read_state,
+        resolve_checkpoint,
+    )
 
     info = read_info(resolve_checkpoint(opts.run))
     out = Path(opts.out) if opts.out else info.path.parent / "export"
@@ -116,27 +124,12 @@ def export(opts: ExportOptions) -> Path:
         weights = ema
     drop = ("decoder.",) if info.kind == "wsp" else NON_ENCODER_PREFIXES
     weights = {k: v.contiguous() for k, v in weights.items() if not k.startswith(drop)}
-    wnids = _class_wnids(info)
+    wnids = head_classes(info)
     with staged_dir(out) as tmp:
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(timm_config(info, wnids), indent=2))
         (tmp / "README.md").write_text(model_card(info, opts.ema))
     return out
-
-
-def _class_wnids(info: Any) -> list[str] | None:
-    """The class wnids of a WSP head, from the shards it was trained on (when still there)."""
-    if info.kind != "wsp" or not info.config.get("shards"):
-        return None
-    from shards.manifest import read_manifest
-
-    try:
-        manifest = read_manifest(info.config["shards"])
-    except UsageError:
-        return None
-    if manifest.vocab_hash != info.vocab_hash:
-        return None
-    return [c["wnid"] for c in manifest.classes]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,8 @@ webp, any case) are the samples, read in (wnid, file name) order. A sample's lab
 folder's wnid, mapped onto `class_wnids` (the checkpoint's vocabulary, then any wnid of the
 folder outside it), so batches look like the shard loader's:
 
-    images:  [B, 3, S, S] float32, resize + centre crop, ImageNet mean/std (as for val shards)
+    images:  [B, 3, S, S] uint8, resize + centre crop (as for val shards); the consumer
+             normalises them on its device (shards.loader.device_batch)
     targets: [B, len(class_wnids)] float32 one-hot
     weights: [B] float32 ones
 
@@ -72,7 +73,7 @@ class ImageFolder:
         dataset = _Images(self.samples, index, image_transform(image_size, train=False))
         return torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-            collate_fn=_collate_decoded,
+            collate_fn=_collate_decoded, pin_memory=torch.cuda.is_available(),
         )  # fmt: skip
 
 
@@ -107,8 +108,6 @@ def _collate_decoded(items: list) -> tuple[Any, Any, Any]:
 
     kept = [item for item in items if item is not None]
     if not kept:
-        return torch.zeros(0, 3, 1, 1), torch.zeros(0, 0), torch.zeros(0)
-    from shards.loader import normalise_batch
-
+        return torch.zeros(0, 3, 1, 1, dtype=torch.uint8), torch.zeros(0, 0), torch.zeros(0)
     images, targets, weights = zip(*kept, strict=True)
-    return normalise_batch(torch.stack(images)), torch.stack(targets), torch.tensor(weights)
+    return torch.stack(images), torch.stack(targets), torch.tensor(weights)

@@ -4,7 +4,8 @@
                         dist=dist, params=params)
 
 Per optimizer step: set the lr from the schedule (times each group's `lr_scale`), then
-`accum_steps` micro-batches of forward (`step_loss`, under bf16 autocast on GPU) and
+`accum_steps` micro-batches, each copied to the device (uint8 images, normalised there:
+shards.loader.device_batch), of forward (`step_loss`, under bf16 autocast on GPU) and
 backward, the gradient all-reduce only on the last one; gradient norm (clipped when
 `clip_grad > 0`); AdamW step; EMA update when given. Losses and gradient norms stay on the
 device between logging steps; only a logging step reads them back (and averages the loss
@@ -22,6 +23,10 @@ over ranks), so the GPU is not synchronised every step.
     seconds       wall time since this process started the loop
     memory_gb     peak memory of rank 0 (CUDA allocator, or CPU resident set)
 
+With `--tensorboard` (a `SummaryWriter` passed as `tensorboard`), rank 0 also writes the
+scalars `train/loss`, `train/lr`, `train/grad_norm`, `train/images_per_s` and
+`train/memory_gb` of each logging step to `RUN/tensorboard/events.out.tfevents.*`.
+
 Checkpoints are written by the caller's `save(step)` (called on every rank: FSDP gathers
 collectively) every `save_every` steps and at the end. A resumed run passes `start_step` and
 appends to the log, which the caller has cut back to that step.
@@ -37,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shards.loader import device_batch
 from train.engine import Dist, autocast, gradient_sync, mean_across_ranks, memory_gb
 
 LOG_NAME = "log.jsonl"
@@ -77,7 +83,8 @@ def run_steps(
 ) -> dict[str, Any]:
     """Train steps `plan.start_step .. plan.steps - 1`; returns a summary of this process's part.
 
-    batches: an endless iterable of tensor tuples (per-rank micro-batches), moved here.
+    batches: an endless iterable of tensor tuples (per-rank micro-batches; images uint8, or
+        float32 already normalised), moved and normalised here.
     step_loss: micro-batch on device -> scalar loss tensor (mean over the micro-batch).
     params: the trainable parameters (clipped together).
     Raises FloatingPointError when a logged loss is not finite (the run is diverging).
@@ -104,7 +111,7 @@ def run_steps(
             batch = next(stream, None)
             if batch is None:
                 raise RuntimeError(f"the batch stream ended at step {step} of {plan.steps}")
-            batch = tuple(t.to(device, non_blocking=True) for t in batch)
+            batch = device_batch(batch, device)  # uint8 images normalised on the device
             with gradient_sync(model, micro == plan.accum_steps - 1), autocast(device):
                 loss = step_loss(batch) / plan.accum_steps
             loss.backward()

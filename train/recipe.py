@@ -65,7 +65,10 @@ class TrainOptions:
     )
     activation_checkpointing: bool = False
     compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
-    tensorboard: bool = field(default=False, metadata={"help": "also log to OUT/tensorboard"})
+    tensorboard: bool = field(
+        default=False,
+        metadata={"help": "also log to OUT/tensorboard (needs the tensorboard package)"},
+    )
     overwrite: bool = False
 
     def __post_init__(self) -> None:

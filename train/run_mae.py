@@ -108,6 +108,7 @@ class MaeTask:
 
     kind = "mae"
     num_classes = 0
+    class_wnids = None  # no head
 
     def __init__(self, opts: MaeOptions, manifest: Any) -> None:
         self.opts, self.manifest = opts, manifest

@@ -12,7 +12,8 @@ divided by its positives (train.wsp). `--balance` resamples the stream by the sa
 class-balancing weights.
 
 Writes `OUT/`: `checkpoint-NNNNNN.safetensors` (kind "wsp", timm keys incl. `head.*`,
-metadata `vocab_hash` of the shards), `log.jsonl`, `meta.json`.
+metadata `vocab_hash` of the shards and `class_wnids`, the head's classes in order),
+`log.jsonl`, `meta.json`.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class WspTask:
         self.opts, self.manifest = opts, manifest
         self.model_name, self.image_size = opts.model, opts.image_size
         self.num_classes = manifest.num_classes
+        # head row i is class_id i: the wnids in that order go into every checkpoint
+        by_id = sorted(manifest.classes, key=lambda c: int(c["class_id"]))
+        self.class_wnids = tuple(str(c["wnid"]) for c in by_id)
         self.fresh: list[str] = []
 
     def build(self) -> Any:

@@ -36,6 +36,7 @@ class Task(Protocol):
     model_name: str
     image_size: int
     num_classes: int
+    class_wnids: tuple[str, ...] | None  # the head's classes in head order (WSP); MAE: None
 
     def build(self) -> Any: ...  # the plain nn.Module, on the CPU
 
@@ -92,6 +93,8 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
     from train.recipe import micro_batch_size, total_steps
 
     started = time.time()
+    # before anything is written: a missing tensorboard package is a one-line refusal
+    summary_writer = _summary_writer_class() if opts.tensorboard else None
     if opts.threads:
         torch.set_num_threads(opts.threads)
     train_samples = manifest.count("train")
@@ -151,8 +154,11 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
             seed=opts.seed, num_workers=opts.num_workers, min_scale=opts.min_scale,
             balance=getattr(opts, "balance", False), rank=dist.rank,
             world_size=dist.world_size, start_batch=start_step * opts.accum_steps,
+            normalise=False,  # uint8 to the device (4x fewer bytes), normalised there
         )  # fmt: skip
-        tensorboard = _tensorboard(run_dir) if opts.tensorboard and dist.is_main else None
+        tensorboard = None
+        if summary_writer is not None and dist.is_main:
+            tensorboard = summary_writer(str(run_dir / "tensorboard"))
         resolved = dataclasses.asdict(opts) | {"steps_total": steps, "micro_batch": micro,
                                                "world_size": dist.world_size}  # fmt: skip
 
@@ -175,7 +181,7 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
             save_checkpoint(
                 path, task.to_file(weights), kind=task.kind, model=task.model_name,
                 image_size=task.image_size, num_classes=task.num_classes, config=resolved,
-                vocab_hash=manifest.vocab_hash,
+                vocab_hash=manifest.vocab_hash, class_wnids=task.class_wnids,
             )  # fmt: skip
             state.prune(run_dir, opts.keep_last)
 
@@ -220,12 +226,15 @@ def _wants_ema(opts: TrainOptions) -> bool:
     return bool(getattr(opts, "ema", 0.0))
 
 
-def _tensorboard(run_dir: Path) -> Any:
+def _summary_writer_class() -> Any:
+    """torch's tensorboard SummaryWriter; UsageError when the tensorboard package is missing."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as err:
-        raise UsageError("--tensorboard needs the tensorboard package (pip install it)") from err
-    return SummaryWriter(str(run_dir / "tensorboard"))
+        raise UsageError(
+            "--tensorboard needs the tensorboard package: pip install tensorboard"
+        ) from err
+    return SummaryWriter
 
 
 def print_summary(kind: str, counts: dict[str, Any], out: str) -> None:
