@@ -258,25 +258,35 @@ def fetch_images(
     return parts, resume
 
 
+def fetched_relation(con: Any, parts: list[Path]) -> str:
+    """SQL for the rows of every fetched parquet in `parts` (crawl parts and the local
+    staging table) with the staging table's columns throughout (crawl rows have null refs)
+    and a `filename` column naming the parquet each row came from."""
+    from shards.local import staging_schema
+
+    con.register("staging_columns", staging_schema().empty_table())
+    empty = "SELECT *, NULL::VARCHAR AS filename FROM staging_columns"
+    if not parts:
+        return f"({empty})"
+    files = f"read_parquet({sql_list(parts)}, union_by_name = true, filename = true)"
+    return f"(SELECT * FROM {files} UNION ALL BY NAME {empty})"
+
+
 def register_outcomes(con: Any, candidates: Any, parts: list[Path]) -> None:
     """Register `candidates` in DuckDB and build the temp table `outcome`: one row per
-    candidate with uid, url, status, error_message, width, height, sha256, split, order_key
-    and part (the fetched parquet that holds its pixels, null unless fetched). A uid with
+    candidate with uid, url, status, error_message, width, height, sha256, split, order_key,
+    part (the fetched parquet that holds its row, null unless fetched) and the `FileRef`
+    columns (set when the bytes are still on local disk, not in `part`'s jpg). A uid with
     rows in several parts (failed, then retried) takes its success, else its latest row."""
-    from shards.crawl import fetched_schema
+    from shards.fileref import REF_COLUMNS
 
     con.register("candidates", candidates)
-    if parts:
-        files = sql_list(parts)
-        fetched = f"read_parquet({files}, union_by_name = true, filename = true)"
-    else:
-        con.register("no_fetch", fetched_schema().empty_table())
-        fetched = "(SELECT *, NULL::VARCHAR AS filename FROM no_fetch)"
+    refs = ", ".join(f"f.{c}" for c in REF_COLUMNS)
     con.execute(
         f"""
         CREATE TEMP TABLE outcome AS
         WITH f AS (
-            SELECT uid, status, error_message, width, height, sha256, filename FROM {fetched}
+            SELECT * EXCLUDE (url, jpg) FROM {fetched_relation(con, parts)}
             QUALIFY row_number() OVER (
                 PARTITION BY uid ORDER BY status <> 'success', filename DESC) = 1
         )
@@ -287,35 +297,42 @@ def register_outcomes(con: Any, candidates: Any, parts: list[Path]) -> None:
                     WHEN c.source IS NULL THEN 'no image source for this url scheme'
                          || ' (http, https; file only with --file-urls)'
                     ELSE 'the image source returned no row for this uid' END AS error_message,
-               f.width, f.height, f.sha256, c.split, c.order_key, f.filename AS part
+               f.width, f.height, f.sha256, c.split, c.order_key, f.filename AS part, {refs}
         FROM candidates AS c LEFT JOIN f USING (uid)
         """
     )
 
 
+def stored_images(con: Any, parts: list[Path], where: str) -> str:
+    """SQL: the `outcome` rows matching `where` (over alias o) with `jpg`, the stored bytes
+    when a parquet holds them (null when a `FileRef` points at them instead)."""
+    return f"""
+        SELECT o.*, p.jpg
+        FROM outcome AS o
+        LEFT JOIN {fetched_relation(con, parts)} AS p
+          ON p.uid = o.uid AND p.filename = o.part AND p.status = 'success'
+             AND o.ref_path IS NULL
+        WHERE {where}
+        """
+
+
 def write_split(
     con: Any, parts: list[Path], split: str, folder: Path, per_shard: int
 ) -> list[ShardInfo]:
-    """Stream the split's successful samples in order into `ShardWriter`; its ShardInfos."""
+    """Stream the split's successful samples in order into `ShardWriter`; its ShardInfos.
+    Local images are copied from their files here, the one time their bytes move."""
+    from shards.fileref import FileRefReader, stored_bytes
     from shards.writer import ShardSample, ShardWriter
 
-    with ShardWriter(folder, split, per_shard) as writer:
-        if not parts:
-            return writer.close()
-        files = sql_list(parts)
-        reader = con.sql(
-            f"""
-            SELECT c.uid, c.url, c.caption, c.class_ids, c.wnids, c.hashtags, c.weight,
-                   o.width, o.height, p.jpg
-            FROM outcome AS o
-            JOIN candidates AS c USING (uid)
-            JOIN read_parquet({files}, union_by_name = true, filename = true) AS p
-              ON p.uid = o.uid AND p.filename = o.part AND p.status = 'success'
-            WHERE o.status = 'success' AND o.split = ?
-            ORDER BY o.order_key, o.uid
-            """,
-            params=[split],
-        ).to_arrow_reader(BATCH_ROWS)
+    query = f"""
+        SELECT c.uid, c.url, c.caption, c.class_ids, c.wnids, c.hashtags, c.weight,
+               s.* EXCLUDE (uid, url)
+        FROM ({stored_images(con, parts, "o.status = 'success' AND o.split = ?")}) AS s
+        JOIN candidates AS c USING (uid)
+        ORDER BY s.order_key, s.uid
+        """
+    with ShardWriter(folder, split, per_shard) as writer, FileRefReader() as refs:
+        reader = con.sql(query, params=[split]).to_arrow_reader(BATCH_ROWS)
         for batch in reader:
             for row in batch.to_pylist():
                 writer.write(
@@ -327,11 +344,12 @@ def write_split(
                         wnids=row["wnids"] or [],
                         hashtags=row["hashtags"] or [],
                         weight=1.0 if row["weight"] is None else row["weight"],
-                        image=row["jpg"],
+                        image=stored_bytes(row, refs),
                         width=row["width"],
                         height=row["height"],
                     )
                 )
+        reader.close()
     return writer.shards
 
 
@@ -390,11 +408,10 @@ def filter_successes(con: Any, parts: list[Path], opts: ShardOptions) -> dict[st
 
     counts = {"duplicate_images": mark_content_duplicates(con) if opts.dedup_content else 0}
     if opts.decontaminate is not None and parts:
-        files = sql_list(parts)
-        relation = f"read_parquet({files}, union_by_name = true, filename = true)"
+        query = stored_images(con, parts, "o.status = 'success'") + " ORDER BY o.uid"
         counts.update(
             mark_near_eval_duplicates(
-                con, relation, Path(opts.decontaminate), opts.near_duplicate_bits
+                con, query, Path(opts.decontaminate), opts.near_duplicate_bits
             )
         )
     return counts

@@ -75,34 +75,34 @@ def mark_content_duplicates(con: Any) -> int:
 
 
 def mark_near_eval_duplicates(
-    con: Any, parts_sql: str, eval_folder: Path, max_bits: int
+    con: Any, stored_sql: str, eval_folder: Path, max_bits: int
 ) -> dict[str, int]:
     """Turn successes within `max_bits` of an image under `eval_folder` into
-    `near_eval_duplicate`. `parts_sql` is a DuckDB relation over the fetched parquets (with a
-    `filename` column). Returns {"eval_images": E, "near_eval_duplicates": n}."""
+    `near_eval_duplicate`. `stored_sql` selects the successes, in uid order, with `uid`,
+    `jpg` and the `FileRef` columns (`shards.build.stored_images`): the stored image is the
+    jpg, or the local bytes the ref points at. Returns {"eval_images": E,
+    "near_eval_duplicates": n}."""
     import numpy as np
     import pyarrow as pa
+
+    from shards.fileref import FileRefReader, stored_bytes
 
     names, hashes = folder_hashes(eval_folder)
     if not hashes:
         return {"eval_images": 0, "near_eval_duplicates": 0}
     reference = np.array(hashes, dtype=np.uint64)  # [E]
     hits: dict[str, str] = {}
-    reader = con.sql(
-        f"""
-        SELECT o.uid, p.jpg FROM outcome AS o
-        JOIN {parts_sql} AS p ON p.uid = o.uid AND p.filename = o.part AND p.status = 'success'
-        WHERE o.status = 'success' ORDER BY o.uid
-        """
-    ).to_arrow_reader(HASH_BATCH)
-    for batch in reader:
-        uids = batch.column("uid").to_pylist()
-        sample = np.array([dhash(b) for b in batch.column("jpg").to_pylist()], dtype=np.uint64)
-        distance = np.bitwise_count(sample[:, None] ^ reference[None, :])  # [B, E]
-        nearest = distance.argmin(axis=1)  # [B]
-        for i in np.flatnonzero(distance[np.arange(len(uids)), nearest] <= max_bits):
-            bits = int(distance[i, nearest[i]])
-            hits[uids[i]] = f"dHash within {bits} bits of eval image {names[nearest[i]]}"
+    reader = con.sql(stored_sql).to_arrow_reader(HASH_BATCH)
+    with FileRefReader() as refs:
+        for batch in reader:
+            rows = batch.to_pylist()
+            uids = [r["uid"] for r in rows]
+            sample = np.array([dhash(stored_bytes(r, refs)) for r in rows], dtype=np.uint64)
+            distance = np.bitwise_count(sample[:, None] ^ reference[None, :])  # [B, E]
+            nearest = distance.argmin(axis=1)  # [B]
+            for i in np.flatnonzero(distance[np.arange(len(uids)), nearest] <= max_bits):
+                bits = int(distance[i, nearest[i]])
+                hits[uids[i]] = f"dHash within {bits} bits of eval image {names[nearest[i]]}"
     reader.close()  # DuckDB: the connection is busy until its streamed result is closed
     if hits:
         con.register("near_hits", pa.table({"uid": list(hits), "reason": list(hits.values())}))

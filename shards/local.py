@@ -1,26 +1,28 @@
-"""Read `file://` images from disk into a fetched table, without HTTP or img2dataset workers.
+"""Read `file://` images from disk into the local staging table, without HTTP or img2dataset.
 
-Writes `crawl_dir/local/part-000000.parquet` with the fetched-table schema of `shards.crawl`
-(uid, url, status, error_message, width, height, sha256, jpg), one row per url in input
-order. The pixels go through the same `ResizePolicy` (img2dataset's `Resizer`) as crawled
-images; `sha256` is of the file's bytes, as `shards.crawl` hashes the downloaded bytes.
+Writes `crawl_dir/local/part-000000.parquet`, a fetched table (`shards.crawl`: uid, url,
+status, error_message, width, height, sha256, jpg) plus the `FileRef` columns of
+`shards.fileref` (ref_path, ref_offset, ref_size, ref_file_bytes, ref_mtime_ns), one row per
+url in input order. A success has either `jpg` (re-encoded bytes) or a ref (the bytes are
+still where they were read, and are copied from there into the tar), never both. `sha256` is
+of the file's bytes, as `shards.crawl` hashes the downloaded bytes.
 
 A url with a fragment names a member of a tar file: `file:///data/000001.tar#0042.jpg` is
 member `0042.jpg` of `/data/000001.tar` (what `curate ingest` writes for existing
-webdataset tars). `Path.as_uri()` escapes a literal `#` as `%23`, so a fragment is never
-part of a file name.
+webdataset tars); its ref is the tar, the member's data offset and size. `Path.as_uri()`
+escapes a literal `#` as `%23`, so a fragment is never part of a file name.
 
 Pass-through: a file that is already an RGB JPEG of the stored size (`ResizePolicy.keeps`:
 shorter side == `image_size` for `keep_ratio`, an `image_size` square for `center_crop`) is
-stored byte for byte, with width and height from its header, so a folder of images prepared
-at the target size costs a read and one decode instead of a decode, resize and re-encode.
+stored byte for byte and staged as a ref only, with width and height from its frame
+header, so a folder of images prepared at the target size costs two reads and a sha256
+each: no decode, no parquet holding the pixels. `shards.jpeg` walks the marker segments and
+requires the EOI marker after the scan data, so a truncated file is `failed_to_resize`
+here, as a full decode would make it (see `shards.jpeg` for what decoding would add).
 What gets resized is unchanged: smaller images are still upscaled, larger ones shrunk, and
-PNG, grayscale, CMYK or wrong-size images still go through img2dataset's Resizer, which is
-imported only when the first such image turns up (importing it pulls in torch: seconds).
-A pass-through JPEG is decoded once by PIL at 1/8 scale (`Image.draft`: every marker and
-every Huffman-coded coefficient is still read, only the inverse DCT is reduced), so that a
-corrupt or truncated file fails here, as it would in the Resizer, and not in training;
-`curate verify` decodes every stored image at full size.
+PNG, grayscale, CMYK, 12-bit, lossless or wrong-size images still go through img2dataset's
+Resizer, which is imported only when the first such image turns up (it pulls in torch:
+seconds); their new bytes are stored in `jpg`.
 
 Failures are rows, as in img2dataset's vocabulary:
 
@@ -37,16 +39,26 @@ import shutil
 import tarfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-from shards.crawl import MAX_IMAGE_PIXELS, SUCCESS, ResizePolicy, fetched_schema
+from shards.crawl import FETCHED_COLUMNS, MAX_IMAGE_PIXELS, SUCCESS, ResizePolicy, fetched_schema
+from shards.fileref import REF_COLUMNS, FileRef, ref_fields
+from shards.jpeg import jpeg_frame
 
 ROWS_PER_BATCH = 256  # images held in memory before a parquet row group is written
-JPEG_MAGIC = b"\xff\xd8\xff"  # SOI marker, then the first segment's marker
+URLS_PER_TASK = 16  # urls per thread-pool task: a future per url would cost more than a hash
+STAGING_COLUMNS = (*FETCHED_COLUMNS, *REF_COLUMNS)
+PASSTHROUGH_PROCESSES = (0, 1, 2)  # baseline, extended sequential, progressive Huffman
+
+
+def staging_schema() -> Any:
+    """The local staging table's schema: a fetched table plus the `FileRef` columns."""
+    import pyarrow as pa
+
+    return pa.schema([*fetched_schema(), *ref_fields()])
 
 
 def file_uri_to_path(url: str) -> Path:
@@ -74,57 +86,56 @@ def tar_member_index(path: Path) -> dict[str, tuple[int, int]]:
         return _TAR_INDEX[path]
 
 
-def read_bytes(url: str) -> bytes | str:
-    """The file's (or tar member's) bytes, or the reason they could not be read (never raises
-    for a bad path)."""
+def read_source(url: str) -> tuple[bytes, FileRef] | str:
+    """The file's (or tar member's) bytes and a `FileRef` to them, or the reason they could
+    not be read (never raises for a bad path). Size and mtime are of the open file, so they
+    describe the bytes that were read."""
     try:
         path = file_uri_to_path(url)
         member = unquote(urlparse(url).fragment)
-        if not member:
-            return path.read_bytes()
-        offset, size = tar_member_index(path).get(member, (-1, 0))
+        offset, size = tar_member_index(path).get(member, (-1, 0)) if member else (0, -1)
         if offset < 0:
             return f"KeyError: no member {member!r} in {path}"
-        with path.open("rb") as f:
-            f.seek(offset)
-            return f.read(size)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            stat = os.fstat(fd)
+            size = stat.st_size if size < 0 else size
+            data = os.pread(fd, size, offset)
+        finally:
+            os.close(fd)
     except (OSError, ValueError, tarfile.TarError) as err:
         return f"{type(err).__name__}: {err}"
+    if len(data) != size:
+        return f"EOFError: read {len(data)} of {size} bytes of {path}"
+    return data, FileRef(str(path), offset, size, stat.st_size, stat.st_mtime_ns)
+
+
+def read_bytes(url: str) -> bytes | str:
+    """The file's (or tar member's) bytes, or the reason they could not be read."""
+    read = read_source(url)
+    return read if isinstance(read, str) else read[0]
 
 
 def passthrough_size(data: bytes, policy: ResizePolicy) -> tuple[int, int] | str | None:
     """(width, height) when `data` can be stored unchanged under `policy`; None when it must
-    go through the Resizer; the decoding error when it is a JPEG of the right size that does
-    not decode (truncated, corrupt entropy data).
+    go through the Resizer; the reason when it is a JPEG of the right size that is cut
+    short (no EOI marker after its scan data).
 
-    Only RGB JPEGs qualify: the Resizer turns every other mode into 3-channel BGR, and the
-    loader and `curate verify` should see the same kind of image either way. EXIF orientation
-    is not applied on either path (OpenCV's IMREAD_UNCHANGED and PIL both ignore it).
+    Only 8-bit, 3-component (PIL mode RGB) baseline or progressive JPEGs qualify: the
+    Resizer turns every other mode into 3-channel BGR, and the loader and `curate verify`
+    should see the same kind of image either way. EXIF orientation is not applied on either
+    path (OpenCV's IMREAD_UNCHANGED and PIL both ignore it).
     """
-    if not data.startswith(JPEG_MAGIC):
+    frame = jpeg_frame(data)
+    if frame is None or frame.process not in PASSTHROUGH_PROCESSES:
+        return None  # no walkable header, or a coding PIL may not read: the Resizer decides
+    if frame.components != 3 or frame.precision != 8:
         return None
-    from PIL import Image
-
-    try:
-        img = Image.open(io.BytesIO(data), formats=["JPEG"])  # reads the header only
-    except (OSError, ValueError, SyntaxError):
-        return None  # no readable header: let the Resizer say what is wrong
-    with img:
-        width, height = img.size
-        if img.mode != "RGB" or width * height > MAX_IMAGE_PIXELS:
-            return None
-        if not policy.keeps(width, height):
-            return None
-        # Decode every entropy-coded block at 1/8 scale: libjpeg still parses all markers
-        # and Huffman-decodes every coefficient, so a truncated or corrupt stream fails as in
-        # a full decode; only the inverse DCT is cheaper (half the cost of `load()` at full
-        # size, measured by bench.shard_write). The header alone says nothing of truncation.
-        img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-        try:
-            img.load()
-        except (OSError, ValueError, SyntaxError) as err:
-            return f"Image decoding error: {type(err).__name__}: {err}"
-    return width, height
+    if frame.width * frame.height > MAX_IMAGE_PIXELS or not policy.keeps(frame.width, frame.height):
+        return None
+    if not frame.complete:
+        return "Image decoding error: truncated JPEG (no EOI marker after the scan data)"
+    return frame.width, frame.height
 
 
 class LazyResizer:
@@ -141,29 +152,38 @@ class LazyResizer:
 
 
 class Read(NamedTuple):
-    """What a pool thread found for one url: `read_bytes`'s result, its sha256 (None when
-    unread) and `passthrough_size`'s verdict (None: resize it)."""
+    """What a pool thread found for one url: the bytes to resize (None when they pass
+    through; the reason when unreadable), their sha256, `passthrough_size`'s verdict
+    (None: resize) and the ref to the bytes on disk."""
 
-    data: bytes | str
+    data: bytes | str | None
     sha256: str | None
     kept: tuple[int, int] | str | None
+    ref: FileRef | None
 
 
 def read_and_check(url: str, policy: ResizePolicy) -> Read:
-    """`read_bytes(url)`, hashed and checked for pass-through. Thread-safe, and mostly off
-    the GIL: hashlib and PIL's decoder release it, so the pool's threads work in parallel."""
-    data = read_bytes(url)
-    if isinstance(data, str):
-        return Read(data, None, None)
-    return Read(data, hashlib.sha256(data).hexdigest(), passthrough_size(data, policy))
+    """`read_source(url)`, hashed and checked for pass-through. Thread-safe, and mostly off
+    the GIL: the reads and hashlib release it, so the pool's threads work in parallel. The
+    bytes of a pass-through image are dropped: the tar writer reads them again by ref."""
+    read = read_source(url)
+    if isinstance(read, str):
+        return Read(read, None, None, None)
+    data, ref = read
+    kept = passthrough_size(data, policy)
+    digest = hashlib.sha256(data).hexdigest()
+    return Read(None if isinstance(kept, tuple) else data, digest, kept, ref)
+
+
+def read_and_check_many(urls: list[str], policy: ResizePolicy) -> list[Read]:
+    return [read_and_check(url, policy) for url in urls]
 
 
 def fetched_row(uid: str, url: str, read: Read, resizer: Any) -> dict[str, Any]:
-    """One fetched-table row from `read_and_check`'s result: the bytes themselves when they
-    pass through, else resized by `resizer`."""
-    row: dict[str, Any] = {"uid": uid, "url": url, "status": SUCCESS, "error_message": None,
-                           "width": None, "height": None, "sha256": None,
-                           "jpg": None}  # fmt: skip
+    """One staging-table row from `read_and_check`'s result: a ref when the bytes pass
+    through, else the bytes resized by `resizer`."""
+    row: dict[str, Any] = dict.fromkeys(STAGING_COLUMNS)
+    row.update(uid=uid, url=url, status=SUCCESS)
     if isinstance(read.data, str):
         row.update(status="failed_to_download", error_message=read.data)
         return row
@@ -171,13 +191,16 @@ def fetched_row(uid: str, url: str, read: Read, resizer: Any) -> dict[str, Any]:
         row.update(status="failed_to_resize", error_message=read.kept)
         return row
     if read.kept is not None:
-        jpg, (width, height) = read.data, read.kept
+        assert read.ref is not None
+        row.update(width=read.kept[0], height=read.kept[1], **read.ref.row())
     else:
+        assert read.data is not None
         jpg, width, height, _, _, error = resizer(io.BytesIO(read.data))
         if error is not None:
             row.update(status="failed_to_resize", error_message=error)
             return row
-    row.update(width=width, height=height, jpg=jpg, sha256=read.sha256)
+        row.update(width=width, height=height, jpg=jpg)
+    row.update(sha256=read.sha256)
     return row
 
 
@@ -188,10 +211,10 @@ def read_local_images(
     policy: ResizePolicy,
     threads: int = 4,
 ) -> list[Path]:
-    """Read and resize (or pass through) `file://` `urls`; return the fetched-table parquet
-    (or [] when none).
+    """Read, hash and check (pass through or resize) `file://` `urls`; return the staging
+    table's parquet (or [] when none).
 
-    Threads overlap the file reads and the pass-through checks; resizing stays on this
+    Threads overlap the file reads, hashes and header checks; resizing stays on this
     thread because img2dataset's Resizer silences stdout/stderr by swapping file
     descriptors, which is not thread-safe (img2dataset itself resizes on one thread per
     process). Rows keep input order, so the output is the same on every run.
@@ -207,19 +230,23 @@ def read_local_images(
         return []
     out.mkdir(parents=True)
     resizer = LazyResizer(policy)
-    schema = fetched_schema()
+    schema = staging_schema()
     final = out / "part-000000.parquet"
     tmp = out / ".part-000000.parquet.tmp"
-    # Reading local files is decode-bound, not wait-bound: more threads than cores only
+    # Reading local files is hash-bound, not wait-bound: more threads than cores only
     # adds switching (the `threads` default is sized for HTTP).
     workers = max(1, min(threads, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool, pq.ParquetWriter(tmp, schema) as sink:
         for start in range(0, len(uids), ROWS_PER_BATCH):
-            stop = start + ROWS_PER_BATCH
-            blobs = pool.map(partial(read_and_check, policy=policy), urls[start:stop])
+            batch = urls[start : start + ROWS_PER_BATCH]
+            tasks = [batch[i : i + URLS_PER_TASK] for i in range(0, len(batch), URLS_PER_TASK)]
+            reads = [r for rs in pool.map(read_and_check_many, tasks, [policy] * len(tasks))
+                     for r in rs]  # fmt: skip
             rows = [
                 fetched_row(uid, url, read, resizer)
-                for uid, url, read in zip(uids[start:stop], urls[start:stop], blobs, strict=True)
+                for uid, url, read in zip(
+                    uids[start : start + ROWS_PER_BATCH], batch, reads, strict=True
+                )
             ]
             sink.write_table(pa.Table.from_pylist(rows, schema=schema))
     tmp.rename(final)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from shards.crawl import ResizePolicy, fetched_schema
-from shards.local import file_uri_to_path, read_local_images
+from shards.crawl import ResizePolicy
+from shards.local import file_uri_to_path, read_local_images, staging_schema
 from tests.shards.dataset import image_bytes
 
 
@@ -30,7 +30,7 @@ def test_read_local_images_rows(tmp_path: Path) -> None:
     uids = [f"u{i}" for i in range(4)]
     parts = read_local_images(uids, urls, tmp_path / "crawl", ResizePolicy(image_size=16))
     table = pq.read_table(parts[0])
-    assert table.schema == fetched_schema()
+    assert table.schema == staging_schema()
     rows = table.to_pylist()
     assert [r["uid"] for r in rows] == uids  # input order
     assert [r["status"] for r in rows] == [
