@@ -24,13 +24,14 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    the one with the highest tagged frequency (unless the word's most frequent sense is
    non-visual and outweighs all its visual senses `non_visual_dominance` (8) times over:
    `#shapes`, `#action` are then `non_visual`), ties to the more depictable lexicographer
-   file (animal > artifact > food > plant > ...): `#sunset` is the sky phenomenon
-   (n11473954), not the time of day; `#tiger` the cat. Person senses come first only when
+   file (animal > artifact > food > plant > ...), then to the broader sense (more synsets
+   below it): `#sunset` is the sky phenomenon (n11473954), not the time of day; `#tiger`
+   the cat; `#hammer` the hand tool, not the gun part. Person senses come first only when
    their summed counts reach `senses.PERSON_DOMINANCE` (4) x (the best other visual
    sense's count + 1): `#boxer` is the dog, `#speaker` the loudspeaker, `#painter` the
    artist. `first_visual` takes the first such sense in WordNet's order, `first` WordNet's
-   first noun sense. Synonyms merge because
-   the class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
+   first noun sense. Synonyms merge because the class is the synset: `#brownbear` and
+   `#ursusarctos` both give n02132136.
 6. `non_visual`: the chosen sense's lexicographer file is not in `VISUAL_LEXNAMES`
    (animal, artifact, body, food, location, object, person, phenomenon, plant, substance)
    and it is no hyponym of `senses.VISUAL_ANCESTORS` (physical objects and signs filed
@@ -56,7 +57,13 @@ from typing import Any
 
 from labeling.hashtags import is_too_long, normalized, split_words
 from labeling.noun_index import NounRecord, noun_index
-from labeling.senses import NON_VISUAL_DOMINANCE, SENSE_RULES, is_visual, visual_candidates
+from labeling.senses import (
+    NON_VISUAL_DOMINANCE,
+    SENSE_RULES,
+    hyponym_count,
+    is_visual,
+    visual_candidates,
+)
 
 REASONS = (
     "stoplisted", "numeric", "too_long", "no_match", "not_noun", "non_visual",
@@ -238,7 +245,11 @@ class HashtagMapper:
         hit = self._senses.get(lemma)
         if hit is None:
             synset = self._sense_rule(
-                self._nouns.senses(lemma), lemma, self.is_visual, dominance=self._dominance
+                self._nouns.senses(lemma),
+                lemma,
+                self.is_visual,
+                dominance=self._dominance,
+                breadth=self.breadth,
             )
             hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
@@ -247,7 +258,26 @@ class HashtagMapper:
     def visual_senses(self, lemma: str) -> list[NounRecord]:
         """The visual, non-proper-name senses of a noun lemma, best first
         (`senses.visual_candidates`): the context rule's candidates."""
-        return visual_candidates(self._nouns.senses(lemma), lemma, self.is_visual)
+        return visual_candidates(
+            self._nouns.senses(lemma), lemma, self.is_visual, breadth=self.breadth
+        )
+
+    def breadth(self, synset: Any) -> int:
+        """`senses.hyponym_count` of an NLTK synset or a `NounRecord` (the rule 5 tie-break)."""
+        if not isinstance(synset, NounRecord):
+            return hyponym_count(synset)
+        below = _below(self._nouns)
+        hit = below["counts"].get(synset.offset_)
+        if hit is None:  # a walk down the inverted hypernym graph, each synset once
+            seen: set[int] = set()
+            stack = list(below["children"].get(synset.offset_, ()))
+            while stack:
+                child = stack.pop()
+                if child not in seen:
+                    seen.add(child)
+                    stack.extend(below["children"].get(child, ()))
+            hit = below["counts"][synset.offset_] = len(seen)
+        return hit
 
     def hypernym_words(self, lemma: str) -> list[str]:
         """Casefolded words of the lemmas of the direct hypernyms of `lemma`'s noun senses."""
@@ -372,6 +402,17 @@ class HashtagMapper:
                 if lemma is not None:
                     return lemma
         return None
+
+
+@functools.cache
+def _below(nouns: Any) -> dict[str, dict]:
+    """A `NounIndex`'s hypernym pointers inverted (offset -> its hyponyms and instance
+    hyponyms), built once (~0.1 s), and the memo of `HashtagMapper.breadth` counts."""
+    children: dict[int, list[int]] = {}
+    for offset, record in nouns.records.items():
+        for parent in record.hypernyms:
+            children.setdefault(parent, []).append(offset)
+    return {"children": children, "counts": {}}
 
 
 @functools.cache

@@ -12,8 +12,16 @@ photographs); `SENSE_RULES` names them:
   take the one whose lemma has the highest tagged frequency (`Lemma.count()`, SemCor
   counts shipped with WordNet 3.0); ties, which for most rare words are 0 against 0, go to
   the more depictable lexicographer file by `LEXNAME_PREFERENCE` (animal > artifact > food >
-  plant > object > person > location > phenomenon > substance > body), then to WordNet's
-  order. No visual sense: the first remaining sense (it is then dropped as `non_visual`).
+  plant > object > person > location > phenomenon > substance > body), then to the broader
+  sense (`hyponym_count`: more synsets below it), then to WordNet's order. No visual sense:
+  the first remaining sense (it is then dropped as `non_visual`).
+  Why the broader sense: WordNet orders a word's senses by tagged count, and those with
+  no count in the order the lexicographers listed them, not by use. A sense that is a kind
+  with kinds of its own is the general, basic-level use of the word; a leaf sharing its
+  name is a narrower or regional use. `#hammer` is the hand tool (hammer.n.02, 9 synsets
+  below it) rather than the gun part (hammer.n.01, none), `#van` the truck rather than
+  the British railway van, `#jellyfish` the jellyfishes rather than the Portuguese
+  man-of-war, `#tram` the streetcar rather than the aerial tramway, `#bike` the bicycle.
   So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
   animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
   context rule below picks the toy or the machine when the caption says so).
@@ -83,7 +91,8 @@ GLOSS_STOPWORDS = frozenset(
 # web_site (noun.communication, hyponyms of object.n.01), street_sign, traffic_light.
 VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
 
-# (senses, lemma, visual, dominance=...) -> synset; only frequent_visual reads `dominance`
+# (senses, lemma, visual, dominance=..., breadth=...) -> synset; only frequent_visual reads
+# `dominance` and `breadth`
 SenseRule = Callable[..., Any]
 
 
@@ -97,6 +106,12 @@ def is_visual(synset: Any, lexnames: frozenset[str]) -> bool:
 @functools.cache
 def _ancestors(synset: Any) -> tuple[Any, ...]:
     return tuple(synset.closure(lambda s: s.hypernyms() + s.instance_hypernyms()))
+
+
+def hyponym_count(synset: Any) -> int:
+    """How many synsets lie below an NLTK `synset`: its distinct hyponyms and instance
+    hyponyms, transitively (hammer.n.02: 10, hammer.n.01: 0)."""
+    return sum(1 for _ in synset.closure(lambda s: s.hyponyms() + s.instance_hyponyms()))
 
 
 def proper_name_of(synset: Any, lemma: str) -> bool:
@@ -138,13 +153,21 @@ def common_senses(senses: list[Any], lemma: str) -> list[Any]:
 
 
 def _first(
-    senses: list[Any], lemma: str, visual: Callable[[Any], bool], dominance: float = 0.0
+    senses: list[Any],
+    lemma: str,
+    visual: Callable[[Any], bool],
+    dominance: float = 0.0,
+    breadth: Callable[[Any], int] | None = None,
 ) -> Any:
     return senses[0]
 
 
 def _first_visual(
-    senses: list[Any], lemma: str, visual: Callable[[Any], bool], dominance: float = 0.0
+    senses: list[Any],
+    lemma: str,
+    visual: Callable[[Any], bool],
+    dominance: float = 0.0,
+    breadth: Callable[[Any], int] | None = None,
 ) -> Any:
     common = common_senses(senses, lemma)
     return next((s for s in common if visual(s)), common[0])
@@ -155,8 +178,9 @@ def _frequent_visual(
     lemma: str,
     visual: Callable[[Any], bool],
     dominance: float = NON_VISUAL_DOMINANCE,
+    breadth: Callable[[Any], int] | None = None,
 ) -> Any:
-    candidates = visual_candidates(senses, lemma, visual)
+    candidates = visual_candidates(senses, lemma, visual, breadth=breadth)
     common = common_senses(senses, lemma)
     if not candidates:
         return common[0]
@@ -200,17 +224,25 @@ def visual_candidates(
     lemma: str,
     visual: Callable[[Any], bool],
     person_dominance: float = PERSON_DOMINANCE,
+    breadth: Callable[[Any], int] | None = None,
 ) -> list[Any]:
     """The visual, non-proper-name senses, best first under `frequent_visual`'s order:
-    tagged count, then `LEXNAME_PREFERENCE`, then WordNet's order; then person dominance
-    (module docstring) moves the person senses behind the others unless they outweigh the
-    best of them `person_dominance` times (0 turns it off)."""
+    tagged count, then `LEXNAME_PREFERENCE`, then `breadth` (default `hyponym_count`; a
+    `NounRecord` needs the mapper's), then WordNet's order; then person dominance (module
+    docstring) moves the person senses behind the others unless they outweigh the best of
+    them `person_dominance` times (0 turns it off)."""
     rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
     order = {s: i for i, s in enumerate(senses)}
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
+    width = breadth or hyponym_count
     ranked = sorted(
         pool,
-        key=lambda s: (-tagged_count(s, lemma), rank.get(s.lexname(), len(rank)), order[s]),
+        key=lambda s: (
+            -tagged_count(s, lemma),
+            rank.get(s.lexname(), len(rank)),
+            -width(s),
+            order[s],
+        ),
     )
     if person_dominance <= 0 or not ranked or ranked[0].lexname() != "noun.person":
         return ranked

@@ -181,3 +181,30 @@ def test_non_visual_dominant_words_are_dropped(mapper):
 def test_person_dominance_in_the_mapper(mapper, tag, wnid):
     m = mapper.map(tag)
     assert (m.wnid, m.reason) == (wnid, None)
+
+
+def test_breadth_of_records_equals_nltk_closure(mapper):
+    from labeling.senses import hyponym_count
+
+    # dog.n.01 has multiple-inheritance descendants; tree.n.01 over a thousand
+    for name in ("hammer.n.01", "hammer.n.02", "dog.n.01", "tree.n.01", "bicycle.n.01"):
+        synset = mapper._wn.synset(name)
+        record = mapper.record(f"n{synset.offset():08d}")
+        assert mapper.breadth(record) == hyponym_count(synset) == mapper.breadth(synset)
+    assert mapper.breadth(mapper.record("n03481172")) == 9  # hammer.n.02
+
+
+@pytest.mark.parametrize(
+    ("tag", "wnid"),
+    [
+        ("hammer", "n03481172"),  # hammer.n.02, the hand tool (ImageNet's class 587)
+        ("Hammers", "n03481172"),
+        ("van", "n04520170"),  # van.n.05, the truck
+        ("tram", "n04335435"),  # streetcar.n.01 (ImageNet's class 829)
+        ("jellyfish", "n01910747"),  # jellyfish.n.02 (ImageNet's class 107)
+        ("redfox", "n02119022"),  # red_fox.n.03, Vulpes vulpes (ImageNet's class 277)
+    ],
+)
+def test_ties_go_to_the_broader_sense_in_the_mapper(mapper, tag, wnid):
+    m = mapper.map(tag)
+    assert (m.wnid, m.reason) == (wnid, None)

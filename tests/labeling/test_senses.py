@@ -126,8 +126,48 @@ def test_person_dominance_threshold(wn):
 
 
 def test_person_dominance_only_when_a_thing_competes(wn):
-    # every visual sense of `poser` is a person (poseur, model): the order is the counts'
+    # every visual sense of `poser` is a person (poseur, model): person dominance changes
+    # nothing; counts tie at 0, so the broader model.n.03 (4 below) beats poseur.n.01 (1)
     senses = wn.synsets("poser", "n")
     on = [s.name() for s in visual_candidates(senses, "poser", _visual)]
     assert on == [s.name() for s in visual_candidates(senses, "poser", _visual, 0)]
-    assert on == ["poseur.n.01", "model.n.03"]
+    assert on == ["model.n.03", "poseur.n.01"]
+
+
+def test_hyponym_count_is_the_closure_below(wn):
+    from labeling.senses import hyponym_count
+
+    assert hyponym_count(wn.synset("hammer.n.01")) == 0  # the gun part: a leaf
+    hammer = wn.synset("hammer.n.02")
+    below = {h for h in hammer.closure(lambda s: s.hyponyms())}
+    assert hyponym_count(hammer) == len(below) == 9
+    assert wn.synset("claw_hammer.n.01") in below
+
+
+@pytest.mark.parametrize(
+    ("word", "want", "was"),
+    [
+        # same count (0) and lexname: the broader sense, not WordNet's first
+        ("hammer", "hammer.n.02", "hammer.n.01"),  # hand tool (9 below) over gun part (0)
+        ("van", "van.n.05", "van.n.03"),  # truck (9) over British railway van (0)
+        ("jellyfish", "jellyfish.n.02", "portuguese_man-of-war.n.01"),
+        ("tram", "streetcar.n.01", "tramway.n.01"),  # 1 below against 0
+        ("bike", "bicycle.n.01", "motorcycle.n.01"),  # 6 against 3
+    ],
+)
+def test_ties_go_to_the_broader_sense(wn, word, want, was):
+    senses = wn.synsets(word, "n")
+    assert SENSE_RULES["frequent_visual"](senses, word, _visual).name() == want
+    # without the tie-break (every breadth equal) WordNet's order decides
+    flat = SENSE_RULES["frequent_visual"](senses, word, _visual, breadth=lambda s: 0)
+    assert flat.name() == was
+
+
+def test_counts_and_lexnames_outrank_breadth(wn):
+    # mouse.n.01 (animal, 14 uses) over the computer mouse and its 0 uses
+    assert SENSE_RULES["frequent_visual"](wn.synsets("mouse", "n"), "mouse", _visual).name() == (
+        "mouse.n.01"
+    )
+    # amphibian: the animal (noun.animal) over the two vehicles (noun.artifact), count 0 each
+    rule = SENSE_RULES["frequent_visual"]
+    assert rule(wn.synsets("amphibian", "n"), "amphibian", _visual).name() == "amphibian.n.03"
