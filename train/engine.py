@@ -14,6 +14,8 @@
 - Activation checkpointing recomputes each transformer block in the backward pass (memory
   for compute); state-dict keys are unchanged (torch strips the wrapper's prefix).
 - Autocast: bf16 on GPU, off (fp32) on CPU.
+- `--compile`: torch.compile (inductor) after wrapping; on CPU it needs a C++ compiler,
+  checked up front (`check_compile`).
 
 Weights and optimizer state go in and out as full (unsharded) state dicts keyed by the plain
 module names, whatever the wrapping (`full_model_state`, `full_optimizer_state`, ...).
@@ -26,6 +28,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from curation.errors import UsageError
 
 STRATEGIES = ("ddp", "fsdp")
 
@@ -142,6 +146,26 @@ def wrap_model(
     if compile:
         model = torch.compile(model)
     return model
+
+
+def check_compile(device: Any) -> None:
+    """`--compile` on CPU builds C++ kernels: UsageError (one line) when no compiler runs.
+
+    Inductor looks for `$CXX`, else g++ (torch._inductor.config.cpp.cxx); without one the
+    run would fail at its first step with a long traceback, after the run folder exists.
+    """
+    if device.type != "cpu":
+        return
+    from torch._inductor import config, cpp_builder, exc
+
+    try:
+        cpp_builder.get_cpp_compiler()
+    except exc.InvalidCxxCompiler as err:
+        tried = [c for c in config.cpp.cxx if c]
+        raise UsageError(
+            f"--compile on CPU needs a C++ compiler and none of {tried} runs: install g++ "
+            "or set CXX, or train without --compile"
+        ) from err
 
 
 def unwrap(model: Any) -> Any:

@@ -103,6 +103,8 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
     dist = engine.init_distributed()
     try:
         micro = micro_batch_size(opts.batch_size, dist.world_size, opts.accum_steps)
+        if opts.compile:
+            engine.check_compile(dist.device)
         if opts.strategy == "fsdp" and _wants_ema(opts):
             raise UsageError("--ema is not supported with --strategy fsdp")
         steps = total_steps(opts, train_samples)

@@ -60,7 +60,7 @@ def test_uint8_batches_normalised_on_the_device_equal_the_cpu_path(
 
 def test_training_loop_sees_the_normalised_batch(shards_dir: Path, tmp_path: Path) -> None:
     """run_steps takes the uint8 stream the trainer builds and hands the model the floats."""
-    from train.engine import init_distributed
+    from train.engine import Dist
     from train.loop import LoopPlan, run_steps
     from train.optim import CosineSchedule
 
@@ -78,7 +78,7 @@ def test_training_loop_sees_the_normalised_batch(shards_dir: Path, tmp_path: Pat
     plan = LoopPlan(steps=2, batch_size=8, log_every=1)
     run_steps(make_loader(manifest, "train", **args, normalise=False), step_loss, model,
               optimizer, CosineSchedule(0.1, 2, 0), plan, tmp_path, lambda step: None,
-              dist=init_distributed(), params=list(model.parameters()))  # fmt: skip
+              dist=Dist(0, 1, 0, torch.device("cpu")), params=list(model.parameters()))  # fmt: skip
     assert len(seen) == 2
     for ours, (theirs, _, _) in zip(seen, expected, strict=True):
         assert ours.dtype == torch.float32 and torch.equal(ours, theirs)
