@@ -7,7 +7,8 @@
 For each of MAE (mask 0.75, decoder 8 x 512) and WSP (head over `--classes` classes) at
 224 px, bf16 autocast, fused AdamW, the trainer's step (loss, backward, clip, optimizer
 step), with compile off (`off`) and each torch.compile mode in `--modes` (the trainer's
-`--compile-mode`): images/s over `--steps` timed steps after warm-up, and model FLOPs
+`--compile-mode`), and with train.models' matmul patch embedding and timm's convolution
+(`--patch-embeds`): images/s over `--steps` timed steps after warm-up, and model FLOPs
 utilisation
 
     MFU = (training FLOPs per image, counted by torch.utils.flop_counter on one fwd+bwd)
@@ -27,6 +28,7 @@ Needs CUDA: without a GPU it says so and exits 2. Writes bench/out/gpu_throughpu
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -66,7 +68,19 @@ def training_flops(kind: str, classes: int, batch: int) -> float:
     return counter.get_total_flops() / batch
 
 
-def make_step(kind: str, classes: int, batch: int, mode: str) -> Any:
+def use_conv_patch_embed(model: Any) -> None:
+    """Back to timm's convolutional patch embedding (the baseline for train.models'
+    matmul one): same weights, `PatchEmbed.forward` instead of the matmul."""
+    import types
+
+    from timm.layers import PatchEmbed
+
+    for module in model.modules():
+        if isinstance(module, PatchEmbed):
+            module.forward = types.MethodType(PatchEmbed.forward, module)
+
+
+def make_step(kind: str, classes: int, batch: int, mode: str, patch_embed: str) -> Any:
     """The training step as a no-argument callable (model, optimizer and batch inside)."""
     import torch
 
@@ -74,6 +88,8 @@ def make_step(kind: str, classes: int, batch: int, mode: str) -> Any:
 
     torch.manual_seed(0)
     model, loss_fn = build(kind, classes)
+    if patch_embed == "conv":
+        use_conv_patch_embed(model)
     optimizer = torch.optim.AdamW(param_groups(model.named_parameters(), 0.05), lr=1e-4,
                                   fused=True)  # fmt: skip
     params = [p for p in model.parameters() if p.requires_grad]
@@ -162,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default="wsp,mae", help="comma list of wsp, mae")
     parser.add_argument("--modes", default="off,default,max-autotune-no-cudagraphs",
                         help="comma list: off (eager) and torch.compile modes")  # fmt: skip
+    parser.add_argument("--patch-embeds", default="matmul,conv",
+                        help="comma list: matmul (train.models) and/or conv (timm's)")  # fmt: skip
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-steps", type=int, default=5)
     parser.add_argument("--peak-tflops", type=float, default=None)
@@ -185,13 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         batch = batches[kind]
         flops = training_flops(kind, args.classes, batch)
         best: tuple[float, Any] = (0.0, None)
-        for mode in args.modes.split(","):
+        for mode, patch_embed in itertools.product(args.modes.split(","),
+                                                   args.patch_embeds.split(",")):  # fmt: skip
             started = time.perf_counter()
-            step = make_step(kind, args.classes, batch, mode)
+            step = make_step(kind, args.classes, batch, mode, patch_embed)
             rate = time_steps(step, batch, args.steps, 5 if mode == "off" else 8)
             mfu = flops * rate / (peak * 1e12)
             seconds = round(time.perf_counter() - started, 1)
-            rows.append({"task": kind, "batch": batch, "mode": mode,
+            rows.append({"task": kind, "batch": batch, "mode": mode, "patch_embed": patch_embed,
                          "images_per_s": round(rate, 1), "gflops_per_image": round(flops / 1e9, 2),
                          "mfu": round(mfu, 4),
                          "seconds_with_compile": seconds})  # fmt: skip
@@ -209,9 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.loader_workers > 0:  # 0: skip the loader
         loader = loader_images_per_s(args.loader_workers, args.loader_images)
     print(f"\n{name}, peak {peak} TFLOP/s bf16; ViT-B/16 at 224")
-    print(f"{'task':<5} {'batch':>5} {'mode':>26} {'images/s':>9} {'GFLOP/img':>9} {'MFU':>6}")
+    print(f"{'task':<5} {'batch':>5} {'mode':>26} {'patches':>7} {'images/s':>9} {'GFLOP/img':>9} "
+          f"{'MFU':>6}")  # fmt: skip
     for r in rows:
-        print(f"{r['task']:<5} {r['batch']:>5} {r['mode']:>26} {r['images_per_s']:>9.1f} "
+        print(f"{r['task']:<5} {r['batch']:>5} {r['mode']:>26} {r['patch_embed']:>7} "
+              f"{r['images_per_s']:>9.1f} "
               f"{r['gflops_per_image']:>9.1f} {r['mfu']:>6.1%}")  # fmt: skip
     print(f"loader: {loader:.0f} images/s with {args.loader_workers} workers (288 -> 224 crop)")
     OUT.mkdir(exist_ok=True)

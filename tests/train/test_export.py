@@ -26,7 +26,7 @@ def wsp_run(shards_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_export_loads_in_timm_with_identical_outputs(
+def test_export_loads_in_timm_with_the_same_outputs(
     shards_dir: Path, wsp_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "exported"
@@ -40,8 +40,9 @@ def test_export_loads_in_timm_with_identical_outputs(
     ours = create_encoder("vit_pico_patch4", 32, num_classes=5).eval()
     ours.load_state_dict(read_state(wsp_run / "checkpoint-000003.safetensors"))
     images = torch.randn(4, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(loaded(images), ours(images))
+    assert all(torch.equal(v, ours.state_dict()[k]) for k, v in loaded.state_dict().items())
+    with torch.no_grad():  # timm convolves the patches, ours multiplies: equal up to rounding
+        torch.testing.assert_close(loaded(images), ours(images), rtol=1e-5, atol=1e-6)
     assert train_cli(["export", str(wsp_run), "--out", str(out)]) == 2  # exists
     assert train_cli(["export", str(wsp_run), "--out", str(out), "--overwrite", "--ema"]) == 0
     ema = load_state(wsp_run / "checkpoint-000003.safetensors")["ema"]

@@ -53,3 +53,37 @@ def test_image_size_must_tile_into_patches() -> None:
         create_encoder("vit_pico_patch16", 40)
     assert resolve_image_size("vit_pico_patch16", None, 70) == 64
     assert resolve_image_size("vit_pico_patch4", 24, 70) == 24
+
+
+def test_matmul_patch_embed_equals_timm_convolution() -> None:
+    """Same weights, same output and weight gradient as timm's convolutional PatchEmbed."""
+    import torch
+    from timm.layers import PatchEmbed
+
+    from train.models import matmul_patch_embed
+
+    torch.manual_seed(0)
+    ours = matmul_patch_embed()(img_size=32, patch_size=8, in_chans=3, embed_dim=24)
+    conv = PatchEmbed(img_size=32, patch_size=8, in_chans=3, embed_dim=24)
+    conv.load_state_dict(ours.state_dict())  # same names and shapes
+    x = torch.randn(5, 3, 32, 32, dtype=torch.float64)
+    ours, conv = ours.double(), conv.double()
+    out, ref = ours(x), conv(x)
+    assert out.shape == ref.shape == (5, 16, 24)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    torch.testing.assert_close(ours.proj.weight.grad, conv.proj.weight.grad, rtol=0, atol=1e-9)
+    torch.testing.assert_close(ours.proj.bias.grad, conv.proj.bias.grad, rtol=0, atol=1e-9)
+
+
+def test_encoder_uses_matmul_patch_embed_with_timm_keys() -> None:
+    from timm.models.vision_transformer import VisionTransformer
+
+    from train.models import create_encoder, matmul_patch_embed
+
+    encoder = create_encoder("vit_pico_patch4", 32)
+    assert isinstance(encoder.patch_embed, matmul_patch_embed())
+    plain = VisionTransformer(img_size=32, patch_size=4, num_classes=0, embed_dim=48, depth=2,
+                              num_heads=3)  # fmt: skip
+    assert plain.load_state_dict(encoder.state_dict(), strict=True)
