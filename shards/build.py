@@ -316,26 +316,49 @@ def stored_images(con: Any, parts: list[Path], where: str) -> str:
         """
 
 
-def write_split(
-    con: Any, parts: list[Path], split: str, folder: Path, per_shard: int
-) -> list[ShardInfo]:
-    """Stream the split's successful samples in order into `ShardWriter`; its ShardInfos.
-    Local images are copied from their files here, the one time their bytes move."""
+def write_splits(con: Any, parts: list[Path], folder: Path, per_shard: int) -> dict[str, Any]:
+    """Stream every split's successful samples, in order, into its `ShardWriter`; returns
+    {split: [ShardInfo, ...]} for every split in `SPLITS`.
+
+    Local images are copied from their files here, the one time their bytes move after
+    hashing. A thread reads the next batch's files (os.pread releases the GIL) while this
+    one writes the current batch, and each writer hashes its finished tars on a thread of
+    its own, so reading, writing and hashing overlap.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+    from contextlib import ExitStack
+
     from shards.fileref import FileRefReader, stored_bytes
     from shards.writer import ShardSample, ShardWriter
 
     query = f"""
         SELECT c.uid, c.url, c.caption, c.class_ids, c.wnids, c.hashtags, c.weight,
                s.* EXCLUDE (uid, url)
-        FROM ({stored_images(con, parts, "o.status = 'success' AND o.split = ?")}) AS s
+        FROM ({stored_images(con, parts, "o.status = 'success'")}) AS s
         JOIN candidates AS c USING (uid)
-        ORDER BY s.order_key, s.uid
+        ORDER BY s.split, s.order_key, s.uid
         """
-    with ShardWriter(folder, split, per_shard) as writer, FileRefReader() as refs:
-        reader = con.sql(query, params=[split]).to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
-            for row in batch.to_pylist():
-                writer.write(
+
+    def with_images(batch: Any) -> tuple[list[dict[str, Any]], list[bytes]]:
+        rows = batch.to_pylist()
+        return rows, [stored_bytes(row, refs) for row in rows]
+
+    with ExitStack() as stack:
+        writers = {s: stack.enter_context(ShardWriter(folder, s, per_shard)) for s in SPLITS}
+        refs = stack.enter_context(FileRefReader())
+        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="read-refs"))
+        batches = iter(con.sql(query).to_arrow_reader(BATCH_ROWS))
+
+        def read_next() -> Future[tuple[list[dict[str, Any]], list[bytes]]] | None:
+            batch = next(batches, None)
+            return None if batch is None else pool.submit(with_images, batch)
+
+        pending = read_next()
+        while pending is not None:
+            rows, images = pending.result()
+            pending = read_next()  # read the next batch's files while this one is written
+            for row, image in zip(rows, images, strict=True):
+                writers[row["split"]].write(
                     ShardSample(
                         uid=row["uid"],
                         url=row["url"],
@@ -344,13 +367,12 @@ def write_split(
                         wnids=row["wnids"] or [],
                         hashtags=row["hashtags"] or [],
                         weight=1.0 if row["weight"] is None else row["weight"],
-                        image=stored_bytes(row, refs),
+                        image=image,
                         width=row["width"],
                         height=row["height"],
                     )
                 )
-        reader.close()
-    return writer.shards
+    return {split: writer.shards for split, writer in writers.items()}
 
 
 def outcome_counts(con: Any) -> dict[str, Any]:
@@ -449,10 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
 
     with staged_dir(root.shards) as folder:
-        splits: dict[str, list[ShardInfo]] = {
-            split: write_split(con, parts, split, folder, opts.samples_per_shard)
-            for split in SPLITS
-        }
+        splits: dict[str, list[ShardInfo]] = write_splits(
+            con, parts, folder, opts.samples_per_shard
+        )
         con.execute(
             f"COPY (SELECT uid, url, status, error_message FROM outcome ORDER BY uid)"
             f" TO {sql_literal(folder / 'downloads.parquet')} (FORMAT parquet)"

@@ -128,6 +128,7 @@ def _template() -> bytes:
 
 
 _TEMPLATE = _template()
+_TEMPLATE_SUM = sum(_TEMPLATE) - sum(_TEMPLATE[124:136])  # without the name and size fields
 
 
 def member_header(name: str, size: int) -> bytes:
@@ -140,9 +141,11 @@ def member_header(name: str, size: int) -> bytes:
     """
     if name.isascii() and len(name) <= 100 and size < _MAX_USTAR_SIZE:
         block = bytearray(_TEMPLATE)
-        block[: len(name)] = name.encode("ascii")
-        block[124:136] = b"%011o\0" % size
-        block[148:155] = b"%06o\0" % sum(block)  # checksum: byte sum with the field as spaces
+        encoded, size_field = name.encode("ascii"), b"%011o\0" % size
+        block[: len(encoded)] = encoded
+        block[124:136] = size_field
+        # checksum: the byte sum of the block with the checksum field as spaces
+        block[148:155] = b"%06o\0" % (_TEMPLATE_SUM + sum(encoded) + sum(size_field))
         return bytes(block)
     info = copy.copy(_MEMBER)
     info.name, info.size = name, size
@@ -203,9 +206,9 @@ class ShardWriter:
         self.folder = Path(folder)
         self.split = split
         self.samples_per_shard = samples_per_shard
-        # (name, count, bytes, sha256 of the finished tar, computed on the hash thread)
+        # (name, count, bytes, sha256) of each finished tar; the sha256 comes from `_seal`
         self._done: list[tuple[str, int, int, Future[str]]] = []
-        self._hasher: ThreadPoolExecutor | None = None
+        self._hasher: ThreadPoolExecutor | None = None  # seals finished shards (`_seal`)
         self._tar: _TarStream | None = None
         self._tmp: Path | None = None
         self._columns: dict[str, list[Any]] = {}  # the open shard's sidecar, column by column
@@ -280,9 +283,6 @@ class ShardWriter:
         self._columns = {n: [] for n in (*names, "width", "height", "image_bytes")}
 
     def _finish(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         assert self._tar is not None and self._tmp is not None
         self._tar.finish()
         name = shard_name(self.split, len(self._done))
@@ -290,16 +290,26 @@ class ShardWriter:
         os.replace(self._tmp, tar_path)
         count = len(self._columns["key"])
         columns = {**self._columns, "split": [self.split] * count, "shard": [name] * count}
-        schema = sidecar_schema()
-        table = pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
-        sidecar = tar_path.with_suffix(".parquet")
-        tmp_sidecar = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
-        pq.write_table(table, tmp_sidecar)
-        os.replace(tmp_sidecar, sidecar)
-        # The sha256 is of the file as written, read back from the page cache on a thread of
-        # its own (hashlib releases the GIL), so hashing overlaps writing the next shard.
+        # The sidecar and the sha256 (of the file as written, read back from the page cache)
+        # are made on a thread of their own while the next shard is written: parquet and
+        # hashlib release the GIL for most of their work.
         if self._hasher is None:
-            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-sha256")
-        sha256 = self._hasher.submit(file_sha256, tar_path)
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-seal")
+        sha256 = self._hasher.submit(_seal, tar_path, columns)
         self._done.append((name, count, self._tar.offset, sha256))
         self._tar, self._tmp, self._columns = None, None, {}
+
+
+def _seal(tar_path: Path, columns: dict[str, list[Any]]) -> str:
+    """Write the sidecar of the finished tar at `tar_path` (through a temporary name);
+    return the tar's sha256."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = sidecar_schema()
+    table = pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
+    sidecar = tar_path.with_suffix(".parquet")
+    tmp_sidecar = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp_sidecar)
+    os.replace(tmp_sidecar, sidecar)
+    return file_sha256(tar_path)

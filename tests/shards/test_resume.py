@@ -95,6 +95,44 @@ def test_killed_crawl_resumes_to_identical_shards(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
+def test_killed_local_run_resumes_to_identical_shards(tmp_path: Path) -> None:
+    """SIGKILL while the local images are being hashed, then again while tars are being
+    written; the rerun gives the shards of an uninterrupted run."""
+    images = tmp_path / "images"
+    images.mkdir()
+    urls = []
+    for i in range(300):  # JPEGs at the stored size: refs, copied into the tars at the end
+        (images / f"{i:03d}.jpg").write_bytes(pattern_image(i, size=(24, 16)))
+        urls.append((images / f"{i:03d}.jpg").as_uri())
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    rows = write_dataset(killed, urls)
+    write_dataset(clean, urls)
+    args = ["--image-size", "16", "--samples-per-shard", "1", "--val-fraction", "0.2"]
+    cmd = [sys.executable, "-m", "curation.cli", "shard", "--root", str(killed), *args]
+    staging = killed / "crawl/local"
+    moments = {
+        "hashing": lambda: any(staging.glob(".part-*.tmp")) or any(staging.glob("part-*")),
+        "writing tars": lambda: any(killed.glob("shards.tmp-*/train-*.tar")),
+    }
+    for moment, reached in moments.items():
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            hit = wait_for(reached, timeout_s=120)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert hit and proc.returncode == -signal.SIGKILL, moment
+        assert not (killed / "shards").exists(), f"the run finished before the kill ({moment})"
+    assert list(killed.glob("shards.tmp-*"))  # the dead run's staged folder, removed below
+
+    assert main(["--root", str(killed), *args]) == 0  # resume
+    assert main(["--root", str(clean), *args]) == 0  # uninterrupted
+    assert shard_files(killed / "shards") == shard_files(clean / "shards")
+    keys = [k for split in ("train", "val") for k in sidecar_keys(killed / "shards", split)]
+    assert sorted(keys) == sorted(r["uid"] for r in rows)  # no duplicates, no gaps
+    assert not list(killed.glob("shards.tmp-*"))
+
+
 def sidecar_keys(shards: Path, split: str) -> list[str]:
     return [r["key"] for p in sorted(shards.glob(f"{split}-*.parquet"))
             for r in pq.read_table(p).to_pylist()]  # fmt: skip
