@@ -124,10 +124,10 @@ def time_steps(step: Any, batch: int, steps: int, warmup: int) -> float:
 
 
 CATEGORIES = (  # kernel-name fragments -> where the time goes (first match wins)
-    ("attention", ("flash", "fmha", "attention", "sdpa", "cudnn_generated")),
-    ("matmul", ("gemm", "sm90_xmma", "cutlass", "cublas", "triton_tem", "mm_")),
+    ("attention", ("flash", "fmha", "attention", "sdpa", "compute_dot_do_o")),
+    ("matmul", ("gemm", "nvjet", "sm90_xmma", "cutlass", "cublas", "triton_tem", "mm_")),
     ("optimizer", ("adam", "multi_tensor", "foreach", "norm_kernel_cuda", "l2norm")),
-    ("conv", ("conv", "implicit")),
+    ("convolution", ("conv2d", "convolution", "implicit_convolve", "wgrad", "dgrad")),
     ("fused elementwise/norm", ("triton_", "layer_norm", "elementwise", "reduce", "softmax",
                                 "gelu", "copy", "cat", "fill")),
 )  # fmt: skip
