@@ -140,3 +140,39 @@ def test_passthrough_does_not_import_img2dataset(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["['success',", "'success',", "'success']", "False"]
+
+
+def test_decontaminate_reads_passthrough_images_from_their_files(tmp_path: Path) -> None:
+    """Pass-through images are staged as refs (no jpg in the staging table); the dHash of
+    `--decontaminate` reads them from disk, and duplicates are found among refs too."""
+    import json
+
+    from shards.build import main
+    from tests.shards.dataset import pattern_image, write_dataset
+
+    images, evals = tmp_path / "images", tmp_path / "eval"
+    images.mkdir()
+    evals.mkdir()
+    for i in range(6):
+        (images / f"{i}.jpg").write_bytes(pattern_image(i, size=(24, 16)))
+    (images / "copy.jpg").write_bytes(pattern_image(1, size=(24, 16)))  # same bytes as 1.jpg
+    # 4.jpg, larger and as PNG: its dHash is 3 bits from 4.jpg's, >= 24 from the others'
+    (evals / "benchmark.png").write_bytes(pattern_image(4, size=(72, 48), fmt="PNG"))
+    names = [*(f"{i}.jpg" for i in range(6)), "copy.jpg"]
+    root = tmp_path / "data"
+    rows = write_dataset(root, [(images / n).as_uri() for n in names])
+    argv = ["--root", str(root), "--image-size", "16", "--decontaminate", str(evals)]
+    assert main(argv) == 0
+    staged = pq.read_table(root / "crawl/local").to_pylist()
+    assert all(r["jpg"] is None and r["ref_size"] > 0 for r in staged)  # all refs
+    status = {
+        Path(r["url"]).name: r["status"]
+        for r in pq.read_table(root / "shards/downloads.parquet").to_pylist()
+    }
+    uid = {Path(r["url"]).name: r["uid"] for r in rows}
+    first, second = sorted(["1.jpg", "copy.jpg"], key=uid.get)
+    assert status[first] == "success" and status[second] == "duplicate_image"
+    assert status["4.jpg"] == "near_eval_duplicate"
+    assert sum(s == "success" for s in status.values()) == 5
+    counts = json.loads((root / "shards/meta.json").read_text())["counts"]
+    assert counts["near_eval_duplicates"] == 1 and counts["duplicate_images"] == 1
