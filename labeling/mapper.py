@@ -26,12 +26,13 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    `#shapes`, `#action` are then `non_visual`), ties to the more depictable lexicographer
    file (animal > artifact > food > plant > ...), then to the broader sense (more synsets
    below it): `#sunset` is the sky phenomenon (n11473954), not the time of day; `#tiger`
-   the cat; `#hammer` the hand tool, not the gun part. Person senses come first only when
-   their summed counts reach `senses.PERSON_DOMINANCE` (4) x (the best other visual
-   sense's count + 1): `#boxer` is the dog, `#speaker` the loudspeaker, `#painter` the
-   artist. `first_visual` takes the first such sense in WordNet's order, `first` WordNet's
-   first noun sense. Synonyms merge because the class is the synset: `#brownbear` and
-   `#ursusarctos` both give n02132136.
+   the cat; `#hammer` the hand tool, not the gun part. Person senses, and senses of
+   abstract files admitted by the visual filter through a physical ancestor, come first
+   only when their summed counts reach `senses.DEPICTION_DOMINANCE` (4) x (the best
+   other visual sense's count + 1): `#boxer` is the dog, `#speaker` the loudspeaker,
+   `#radio` the receiver, `#painter` the artist. `first_visual` takes the first such
+   sense in WordNet's order, `first` WordNet's first noun sense. Synonyms merge because
+   the class is the synset: `#brownbear` and `#ursusarctos` both give n02132136.
 6. `non_visual`: the chosen sense's lexicographer file is not in `VISUAL_LEXNAMES`
    (animal, artifact, body, food, location, object, person, phenomenon, plant, substance)
    and it is no hyponym of `senses.VISUAL_ANCESTORS` (physical objects and signs filed

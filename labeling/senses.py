@@ -15,6 +15,9 @@ photographs); `SENSE_RULES` names them:
   plant > object > person > location > phenomenon > substance > body), then to the broader
   sense (`hyponym_count`: more synsets below it), then to WordNet's order. No visual sense:
   the first remaining sense (it is then dropped as `non_visual`).
+  So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
+  animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
+  context rule below picks the toy or the machine when the caption says so).
   Why the broader sense: WordNet orders a word's senses by tagged count, and those with
   no count in the order the lexicographers listed them, not by use. A sense that is a kind
   with kinds of its own is the general, basic-level use of the word; a leaf sharing its
@@ -22,19 +25,20 @@ photographs); `SENSE_RULES` names them:
   below it) rather than the gun part (hammer.n.01, none), `#van` the truck rather than
   the British railway van, `#jellyfish` the jellyfishes rather than the Portuguese
   man-of-war, `#tram` the streetcar rather than the aerial tramway, `#bike` the bicycle.
-  So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
-  animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
-  context rule below picks the toy or the machine when the caption says so).
-  Person dominance: a noun.person sense comes first only when the word's person senses
-  together (tagged counts summed) reach `PERSON_DOMINANCE` (4) times the count of its best
-  non-person visual sense + 1; otherwise every non-person visual sense ranks before every
-  person sense. SemCor is running text, where words for people's roles are frequent, and
-  a person role is not a look: a photo tagged with the word shows a person whatever the
-  role, while the object or animal sense is a thing a classifier can learn. So `#boxer` is
-  the dog (the fighter's 1 use plus the packer's 0 is not 4 x 1),
+  Depiction dominance: a *weakly visual* sense (`weakly_visual`: a noun.person sense, or
+  one filed under a non-visual lexicographer file that the visual filter admits only
+  through a physical ancestor, like notebook.n.01, noun.communication) comes first only
+  when the word's weakly visual senses together (tagged counts summed) reach
+  `DEPICTION_DOMINANCE` (4) times the count of its best other visual sense + 1; otherwise
+  every other visual sense ranks before them. SemCor is running text, where words for
+  people's roles and for media are frequent; but a person role is not a look (a photo
+  tagged with the word shows a person whatever the role), and a medium or a text is not
+  the object that carries it, while the animal or artifact sense is a thing a classifier
+  can learn. So `#boxer` is the dog (the fighter's 1 use plus the packer's 0 is not 4 x 1),
   `#monarch` the butterfly (2 < 4), `#speaker` the loudspeaker (9 < 4 x 3; `Speaker` is a
-  proper name, out), `#skunk` the animal; `#painter` stays the artist (15 >= 4 x 1),
-  `#coach` the trainer (20 >= 4), `#pilot` the aviator (6 >= 4 x 1).
+  proper name, out), `#radio` the receiver (9 < 4 x (8 + 1)), `#notebook` the laptop (2 < 4);
+  `#painter` stays the artist (15 >= 4 x 1), `#coach` the trainer (20 >= 4), `#pilot` the
+  aviator (6 >= 4 x 1), `#book` the written work (46 >= 4 x (10 + 1)).
   Non-visual dominance: when the word's most frequent sense (highest tagged count) is not
   visual and its count is at least `NON_VISUAL_DOMINANCE` (8) times the summed counts of
   all its visual senses + 1, that non-visual sense is chosen (and the tag dropped as
@@ -52,8 +56,8 @@ Why the preference: when a word names an organism and the food, plant or materia
 from it, or an object and a person who handles it, the animal or object is what a photo
 tagged with the bare word most often shows and what a detector can learn as one look.
 
-Context rule (`choose_in_context`; not yet wired into `curate build-vocab`, which would
-need a per-(caption, tag) sense table): the caption's other words and hashtag words
+Context rule (`choose_in_context`; `curate build-vocab --context-senses` applies it to
+every caption at once, `labeling.context`): the caption's other words and hashtag words
 (casefolded, 3+ letters) are compared with each candidate visual sense's signature: the
 words of its lemmas, of the lemmas of its hypernym closure and of its direct hyponyms, and
 the content words of its gloss. The sense sharing the most distinct words wins; no shared
@@ -72,9 +76,10 @@ from typing import Any
 # together this many times (tagged counts, +1 on the visual side) is non-visual.
 NON_VISUAL_DOMINANCE = 8.0
 
-# A word's person senses (tagged counts summed) must outweigh its best non-person visual
-# sense (+1) this many times over to come first: `#painter` 15 >= 4 x (0 + 1).
-PERSON_DOMINANCE = 4.0
+# A word's weakly visual senses (persons; abstract files admitted by ancestry), tagged counts
+# summed, must outweigh its best other visual sense (+1) this many times to come first:
+# `#painter` 15 >= 4 x (0 + 1).
+DEPICTION_DOMINANCE = 4.0
 
 LEXNAME_PREFERENCE = (
     "noun.animal", "noun.artifact", "noun.food", "noun.plant", "noun.object", "noun.person",
@@ -223,14 +228,14 @@ def visual_candidates(
     senses: list[Any],
     lemma: str,
     visual: Callable[[Any], bool],
-    person_dominance: float = PERSON_DOMINANCE,
+    weak_dominance: float = DEPICTION_DOMINANCE,
     breadth: Callable[[Any], int] | None = None,
 ) -> list[Any]:
     """The visual, non-proper-name senses, best first under `frequent_visual`'s order:
     tagged count, then `LEXNAME_PREFERENCE`, then `breadth` (default `hyponym_count`; a
-    `NounRecord` needs the mapper's), then WordNet's order; then person dominance (module
-    docstring) moves the person senses behind the others unless they outweigh the best of
-    them `person_dominance` times (0 turns it off)."""
+    `NounRecord` needs the mapper's), then WordNet's order; then depiction dominance
+    (module docstring) moves the `weakly_visual` senses behind the others unless they
+    outweigh the best of them `weak_dominance` times (0 turns it off)."""
     rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
     order = {s: i for i, s in enumerate(senses)}
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
@@ -244,16 +249,25 @@ def visual_candidates(
             order[s],
         ),
     )
-    if person_dominance <= 0 or not ranked or ranked[0].lexname() != "noun.person":
+    if weak_dominance <= 0 or not ranked or not weakly_visual(ranked[0]):
         return ranked
-    people = [s for s in ranked if s.lexname() == "noun.person"]
-    things = [s for s in ranked if s.lexname() != "noun.person"]
-    if not things:
+    weak = [s for s in ranked if weakly_visual(s)]
+    strong = [s for s in ranked if not weakly_visual(s)]
+    if not strong:
         return ranked
-    person_uses = sum(tagged_count(s, lemma) for s in people)
-    if person_uses >= person_dominance * (tagged_count(things[0], lemma) + 1):
+    weak_uses = sum(tagged_count(s, lemma) for s in weak)
+    if weak_uses >= weak_dominance * (tagged_count(strong[0], lemma) + 1):
         return ranked
-    return things + people
+    return strong + weak
+
+
+def weakly_visual(synset: Any) -> bool:
+    """A visual sense that shows no object of its own: a noun.person sense, or one filed
+    outside `LEXNAME_PREFERENCE` (noun.communication, noun.shape, ...) that the visual
+    filter admits through a physical ancestor. noun.Tops is not weak: animal.n.01 and
+    plant.n.02 are the organisms themselves."""
+    lexname = synset.lexname()
+    return lexname == "noun.person" or lexname not in (*LEXNAME_PREFERENCE, "noun.Tops")
 
 
 def _words(text: str) -> set[str]:

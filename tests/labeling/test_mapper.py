@@ -176,9 +176,10 @@ def test_non_visual_dominant_words_are_dropped(mapper):
         ("monarch", "n02279972"),  # monarch.n.02, the butterfly (ImageNet's class 323)
         ("speaker", "n03691459"),  # loudspeaker.n.01 (ImageNet's class 632)
         ("painter", "n10391653"),  # painter.n.01, the artist: 15 uses outweigh the cougar
+        ("radio", "n04043733"),  # radio_receiver.n.01 (8 uses), not the medium (9)
     ],
 )
-def test_person_dominance_in_the_mapper(mapper, tag, wnid):
+def test_depiction_dominance_in_the_mapper(mapper, tag, wnid):
     m = mapper.map(tag)
     assert (m.wnid, m.reason) == (wnid, None)
 

@@ -106,10 +106,10 @@ def test_person_senses_need_dominance(wn, word, want):
     assert rule(wn.synsets(word, "n"), word, _visual).name() == want
 
 
-def test_person_dominance_threshold(wn):
-    from labeling.senses import PERSON_DOMINANCE
+def test_depiction_dominance_threshold(wn):
+    from labeling.senses import DEPICTION_DOMINANCE
 
-    assert PERSON_DOMINANCE == 4.0
+    assert DEPICTION_DOMINANCE == 4.0
     speaker = wn.synsets("speaker", "n")
     # speaker.n.01's 9 uses against loudspeaker's 2 (`Speaker`, 1, is a proper name and out):
     # the person leads up to ratio 9 / 3
@@ -125,8 +125,8 @@ def test_person_dominance_threshold(wn):
     assert [s.name() for s in on] == ["boxer.n.04", "boxer.n.01", "packer.n.01"]
 
 
-def test_person_dominance_only_when_a_thing_competes(wn):
-    # every visual sense of `poser` is a person (poseur, model): person dominance changes
+def test_depiction_dominance_only_when_a_thing_competes(wn):
+    # every visual sense of `poser` is a person (poseur, model): depiction dominance changes
     # nothing; counts tie at 0, so the broader model.n.03 (4 below) beats poseur.n.01 (1)
     senses = wn.synsets("poser", "n")
     on = [s.name() for s in visual_candidates(senses, "poser", _visual)]
@@ -171,3 +171,34 @@ def test_counts_and_lexnames_outrank_breadth(wn):
     # amphibian: the animal (noun.animal) over the two vehicles (noun.artifact), count 0 each
     rule = SENSE_RULES["frequent_visual"]
     assert rule(wn.synsets("amphibian", "n"), "amphibian", _visual).name() == "amphibian.n.03"
+
+
+@pytest.mark.parametrize(
+    ("word", "want"),
+    [
+        # radio.n.01 "medium for communication" (noun.communication, visual only through
+        # a physical ancestor) 9 uses < 4 x (radio_receiver.n.01's 8 + 1)
+        ("radio", "radio_receiver.n.01"),
+        ("notebook", "notebook.n.02"),  # the laptop: notebook.n.01's 2 < 4
+        ("beacon", "beacon.n.03"),  # the lighthouse: the beacon fire's 1 < 4
+        ("book", "book.n.01"),  # the written work stays: 46 >= 4 x (10 + 1)
+        ("television", "television.n.01"),  # 12 >= 4 x (2 + 1)
+    ],
+)
+def test_senses_visual_only_by_ancestry_need_dominance(wn, mapper, word, want):
+    from labeling.senses import weakly_visual
+
+    senses = wn.synsets(word, "n")
+    chosen = SENSE_RULES["frequent_visual"](senses, word, mapper.is_visual)
+    assert chosen.name() == want
+    first = visual_candidates(senses, word, mapper.is_visual, 0)[0]  # counts alone
+    assert weakly_visual(first) and first.lexname() == "noun.communication"
+
+
+def test_weakly_visual(wn):
+    from labeling.senses import weakly_visual
+
+    assert weakly_visual(wn.synset("painter.n.01"))  # noun.person
+    assert weakly_visual(wn.synset("notebook.n.01"))  # noun.communication
+    assert not weakly_visual(wn.synset("notebook.n.02"))  # noun.artifact
+    assert not weakly_visual(wn.synset("animal.n.01"))  # noun.Tops: the organisms
