@@ -2,7 +2,7 @@
 
     curate build-vocab --root DIR [--min-count 2] [--max-classes K] [--cap T] [--seed 0]
                        [--source hashtags|caption|both] [--non-visual-dominance 8]
-                       [--context-senses]
+                       [--context-senses] [--engine arrays|sql]
 
 reads  DIR/metadata/*.parquet  (uid, caption; `curate ingest` writes it)
 writes DIR/vocab/vocab.parquet, DIR/vocab/hashtags.parquet, DIR/vocab/meta.json
@@ -76,6 +76,12 @@ class BuildVocabOptions:
                   "and words (labeling/context.py)"},
     )  # fmt: skip
     memory_limit: str = field(default="4GB", metadata={"help": "DuckDB memory limit"})
+    engine: str = field(
+        default="arrays",
+        metadata={"choices": ("arrays", "sql"), "help": "arrays: numpy over Arrow buffers "
+                  "(hashtags without --context-senses; otherwise sql is used); sql: the "
+                  "DuckDB path, same outputs (labels sorted by uid over the whole file)"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.min_count < 1:
@@ -108,7 +114,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     con = duckdb.connect(config={"memory_limit": opts.memory_limit, "temp_directory": str(spill)})
     con.execute("SET enable_progress_bar = false")
     try:
-        if opts.source == "hashtags" and not opts.context_senses:
+        if opts.engine == "arrays" and opts.source == "hashtags" and not opts.context_senses:
             counts, mapper, write_labels = _build_from_arrays(opts, con, metadata_glob, spill)
         else:
             counts, mapper, write_labels = _build_in_sql(opts, con, metadata_glob)

@@ -96,8 +96,11 @@ def _results(tasks: list[ScanTask], workers: int) -> Iterator[tuple]:
         return
     import multiprocessing
 
-    # spawn, not fork: Arrow's and DuckDB's thread pools do not survive a fork
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+    # fork: workers start in milliseconds, before this process loads WordNet (spawn
+    # re-imports everything, 1-3 s per worker). Workers use numpy and Arrow only (Arrow
+    # re-creates its thread pools after a fork); DuckDB only in a fresh connection.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(min(workers, len(tasks))) as pool:
         yield from pool.imap_unordered(scan_task, tasks)
 
 

@@ -1,0 +1,124 @@
+"""The array path of build-vocab against the SQL path, file by file, and a killed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from labeling.build_vocab import main
+
+POOL = [
+    "dog", "Dogs", "GoldenRetriever", "goldenretriever", "cat", "cats", "beach", "sunset",
+    "brownbear", "ursusarctos", "crane", "love", "tbt", "instagood", "2019", "summer",
+    "кошка", "猫", "happy", "sailboat", "blackdog", "cupofcoffee", "dogsofinstagram",
+    "sunsetlovers", "xqzvbnm", "café", "golden_retriever", "Tiger", "tigers", "bridge",
+]  # fmt: skip
+TAIL = ["#", "&#39;", "http://x.com/#dog", "🐶", "#🐶", "a#cat", "\ufffd"]
+
+
+def corpus(n: int, seed: int = 0) -> list[str | None]:
+    """Captions with 0-6 tags drawn with a head-heavy law, plus hostile pieces."""
+    rng = random.Random(seed)
+    captions: list[str | None] = []
+    for i in range(n):
+        if i % 97 == 0:
+            captions.append(None)
+            continue
+        tags = [POOL[min(len(POOL) - 1, int(len(POOL) ** rng.random()) - 1)]
+                for _ in range(rng.randint(0, 6))]  # fmt: skip
+        words = [f"#{t}" for t in tags] + rng.sample(TAIL, rng.randint(0, 2))
+        rng.shuffle(words)
+        captions.append("photo " + " ".join(words))
+    return captions
+
+
+def write_parts(root: Path, captions: list[str | None], files: int, row_group: int) -> None:
+    """Ingest-shaped metadata in several files of several row groups."""
+    (root / "metadata").mkdir(parents=True)
+    per = -(-len(captions) // files)
+    for f in range(files):
+        part = captions[f * per : (f + 1) * per]
+        first = f * per
+        table = pa.table(
+            {
+                "uid": [f"{(first + i) * 2654435761 % 2**64:016x}" for i in range(len(part))],
+                "url": [f"http://127.0.0.1/{first + i}.jpg" for i in range(len(part))],
+                "caption": pa.array(part, pa.string()),
+                "source": ["t"] * len(part),
+            }
+        )
+        pq.write_table(table, root / "metadata" / f"part-{f:05d}.parquet", row_group_size=row_group)
+
+
+def outputs(root: Path) -> dict:
+    vocab = pq.read_table(root / "vocab" / "vocab.parquet").to_pylist()
+    tags = pq.read_table(root / "vocab" / "hashtags.parquet").to_pylist()
+    labels = pq.read_table(root / "labels" / "part-00000.parquet").to_pylist()
+    counts = json.loads((root / "vocab" / "meta.json").read_text())["counts"]
+    counts.pop("seconds_by_step")
+    return {"vocab": vocab, "hashtags": tags, "labels": labels, "counts": counts}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--cap", "40", "--seed", "3"], ["--max-classes", "7", "--min-count", "1"]],
+    ids=["defaults", "cap", "max_classes"],
+)
+def test_array_path_equals_sql_path(tmp_path, mapper, argv):
+    captions = corpus(3000)
+    for engine in ("arrays", "sql"):
+        write_parts(tmp_path / engine, captions, files=3, row_group=300)  # 12 scan tasks, 2 workers
+        assert main(["--root", str(tmp_path / engine), "--engine", engine, *argv]) == 0
+    fast, slow = outputs(tmp_path / "arrays"), outputs(tmp_path / "sql")
+    assert fast["vocab"] == slow["vocab"] and fast["hashtags"] == slow["hashtags"]
+    assert fast["counts"] == slow["counts"]
+    assert fast["counts"]["captions_with_label"] > 1000 and len(fast["vocab"]) >= 7
+    by_uid = {r["uid"]: r for r in slow["labels"]}
+    assert len(fast["labels"]) == len(by_uid) == fast["counts"]["captions_with_label"]
+    for row in fast["labels"]:
+        ref = by_uid[row["uid"]]
+        assert {k: row[k] for k in ("class_ids", "wnids", "hashtags", "keep")} == {
+            k: ref[k] for k in ("class_ids", "wnids", "hashtags", "keep")
+        }
+        assert row["weight"] == pytest.approx(ref["weight"], rel=1e-6)
+    if argv:  # the cap tosses coins: some samples must be dropped for this test to mean much
+        assert "--cap" not in argv or 0 < fast["counts"]["samples_kept_after_cap"] < len(by_uid)
+    # labels: one row group per metadata row group, sorted by uid within each
+    labels = pq.ParquetFile(tmp_path / "arrays" / "labels" / "part-00000.parquet")
+    assert labels.num_row_groups == 12  # 3 files x row groups of 300, 300, 300, 100
+    for group in range(labels.num_row_groups):
+        uids = labels.read_row_group(group, columns=["uid"]).column(0).to_pylist()
+        assert uids == sorted(uids)
+
+
+def test_killed_run_then_rerun_equals_clean_run(tmp_path, mapper):
+    """SIGKILL mid-run leaves no output; a rerun gives what an uninterrupted run gives."""
+    captions = corpus(20_000, seed=1)
+    for name in ("killed", "clean"):
+        write_parts(tmp_path / name, captions, files=2, row_group=1000)
+    killed = tmp_path / "killed"
+    code = f"from labeling.build_vocab import main; main(['--root', {str(killed)!r}])"
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    spill = killed / ".duckdb-tmp-build-vocab" / "pairs"
+    deadline = time.time() + 60
+    while not spill.exists() and time.time() < deadline:  # the scan has begun
+        time.sleep(0.01)
+    time.sleep(0.3)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert not (killed / "vocab").exists() and not (killed / "labels").exists()
+    assert main(["--root", str(killed)]) == 0
+    assert main(["--root", str(tmp_path / "clean")]) == 0
+    assert outputs(killed) == outputs(tmp_path / "clean")
+    assert sorted(p.name for p in killed.iterdir()) == ["labels", "metadata", "vocab"]
