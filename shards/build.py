@@ -7,8 +7,13 @@ and caption, and `DIR/vocab/vocab.parquet` for the manifest's classes and `vocab
 Images come from two sources, both producing a fetched table (see `shards.crawl`):
 http(s) urls are crawled with img2dataset into `DIR/crawl/http/` (resumable: a rerun crawls
 only what failed or was never attempted), `file://` urls (and `file://...tar#member` tar
-members) are read from disk into `DIR/crawl/local/` unless `--no-file-urls`; any other
-scheme is recorded as `unsupported_url`.
+members) are read, hashed and checked from disk into `DIR/crawl/local/` unless
+`--no-file-urls` (`shards.local`); any other scheme is recorded as `unsupported_url`.
+A local image that is stored unchanged is staged as a file reference (`shards.fileref`:
+path, offset, size, file size and mtime), not as bytes: the shuffle, dedup and split run on
+small rows, and its bytes are copied from the source file straight into the tar, once. If
+the file changed or vanished in between, the command stops with one line (exit 2) and
+writes nothing.
 
 Then, among the successes, in this order (each a status in downloads.parquet, so
 success + failed == attempted still holds):
@@ -31,8 +36,10 @@ its split as the data grows. Order within a split: by md5(f"{seed}:{uid}"), a sh
 is the same for the same seed on any machine.
 
 Killed at any moment and re-run, it writes the same shards as an uninterrupted run: the
-crawl resumes from its complete img2dataset shards, the staged `shards.tmp-PID` folder of
-the dead run is removed, and everything after the crawl is a pure function of its rows.
+crawl resumes from its complete img2dataset shards, local images are staged again from
+scratch (`DIR/crawl/local/` is rewritten whole, through a temporary name), the staged
+`shards.tmp-PID` folder of the dead run is removed, and everything after the crawl is a
+pure function of its rows and the unchanged source files.
 `--reshard N` rewrites existing shards with N samples each (`shards.reshard`), no crawl.
 """
 

@@ -71,19 +71,21 @@ def file_uri_to_path(url: str) -> Path:
     return Path(url2pathname(unquote(parsed.path)))
 
 
-_TAR_INDEX: dict[Path, dict[str, tuple[int, int]]] = {}
+_TAR_INDEX: dict[tuple[Path, int, int], dict[str, tuple[int, int]]] = {}
 _TAR_INDEX_LOCK = threading.Lock()
 
 
-def tar_member_index(path: Path) -> dict[str, tuple[int, int]]:
-    """member name -> (data offset, size) of the regular files in the tar at `path` (cached)."""
+def tar_member_index(path: Path, size: int, mtime_ns: int) -> dict[str, tuple[int, int]]:
+    """member name -> (data offset, size) of the regular files in the tar at `path`, cached
+    per (path, size, mtime_ns) so that a tar rewritten in place is indexed again."""
+    key = (path, size, mtime_ns)
     with _TAR_INDEX_LOCK:
-        if path not in _TAR_INDEX:
+        if key not in _TAR_INDEX:
             with tarfile.open(path) as tar:
-                _TAR_INDEX[path] = {
+                _TAR_INDEX[key] = {
                     m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()
                 }
-        return _TAR_INDEX[path]
+        return _TAR_INDEX[key]
 
 
 def read_source(url: str) -> tuple[bytes, FileRef] | str:
@@ -93,13 +95,15 @@ def read_source(url: str) -> tuple[bytes, FileRef] | str:
     try:
         path = file_uri_to_path(url)
         member = unquote(urlparse(url).fragment)
-        offset, size = tar_member_index(path).get(member, (-1, 0)) if member else (0, -1)
-        if offset < 0:
-            return f"KeyError: no member {member!r} in {path}"
         fd = os.open(path, os.O_RDONLY)
         try:
             stat = os.fstat(fd)
-            size = stat.st_size if size < 0 else size
+            offset, size = 0, stat.st_size
+            if member:
+                index = tar_member_index(path, stat.st_size, stat.st_mtime_ns)
+                if member not in index:
+                    return f"KeyError: no member {member!r} in {path}"
+                offset, size = index[member]
             data = os.pread(fd, size, offset)
         finally:
             os.close(fd)
