@@ -7,9 +7,9 @@
 Eval data: the val split of `--shards`, or `--image-folder DIR` (wnid subfolders, see
 train.imagefolder), whose wnids are mapped onto the checkpoint's classes (stored in the
 checkpoint; for older checkpoints, from `--shards` or the shards it was trained on); images
-of wnids outside them count only for zero-shot. The
-train split of `--shards` is the bank of the probe and kNN; without `--shards` they are
-skipped. Scores over the vocabulary use the val samples with a label in it:
+of wnids outside them count only for zero-shot. The train split of `--shards` is the bank
+of the probe and kNN; without `--shards` they are skipped. Scores over the vocabulary use
+the val samples with a label in it:
 
     top1, top5   WSP head: a top-k prediction is correct when any of its classes is a label
     mAP          WSP head: multi-label mean average precision over the classes present

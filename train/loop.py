@@ -25,7 +25,9 @@ over ranks), so the GPU is not synchronised every step.
 
 With `--tensorboard` (a `SummaryWriter` passed as `tensorboard`), rank 0 also writes the
 scalars `train/loss`, `train/lr`, `train/grad_norm`, `train/images_per_s` and
-`train/memory_gb` of each logging step to `RUN/tensorboard/events.out.tfevents.*`.
+`train/memory_gb` of each logging step to `RUN/tensorboard/events.out.tfevents.*`; a
+resumed run adds a file that hides the steps after its checkpoint (the caller opens it with
+`purge_step`), as `log.jsonl` is cut back.
 
 Checkpoints are written by the caller's `save(step)` (called on every rank: FSDP gathers
 collectively) every `save_every` steps and at the end. A resumed run passes `start_step` and

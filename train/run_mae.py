@@ -142,12 +142,13 @@ class MaeTask:
         Called on every rank (an FSDP forward is collective); writes where run_dir is set."""
         import torch
 
-        from shards.loader import make_loader
+        from shards.loader import device_batch, make_loader
 
         split = "val" if self.manifest.count("val") else "train"
         preview = make_loader(self.manifest, split, batch_size=PREVIEW_SAMPLES,
-                              image_size=self.image_size, train=False)  # fmt: skip
-        images = next(iter(preview))[0].to(next(module.parameters()).device)
+                              image_size=self.image_size, train=False, normalise=False)  # fmt: skip
+        device = next(module.parameters()).device
+        (images,) = device_batch(next(iter(preview))[:1], device)  # normalised on the device
         was_training = module.training
         with torch.random.fork_rng(devices=[]):  # the training RNG stream is left untouched
             torch.manual_seed(self.opts.seed)  # the same masks at every checkpoint

@@ -160,7 +160,10 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
         )  # fmt: skip
         tensorboard = None
         if summary_writer is not None and dist.is_main:
-            tensorboard = summary_writer(str(run_dir / "tensorboard"))
+            # resuming: hide the events a killed run logged after this checkpoint, as the
+            # log is cut back (TensorBoard drops steps >= purge_step of earlier files)
+            purge = start_step + 1 if saved is not None else None
+            tensorboard = summary_writer(str(run_dir / "tensorboard"), purge_step=purge)
         resolved = dataclasses.asdict(opts) | {"steps_total": steps, "micro_batch": micro,
                                                "world_size": dist.world_size}  # fmt: skip
 

@@ -47,3 +47,25 @@ def test_missing_package_is_refused(
     err = capsys.readouterr().err
     assert err == "error: --tensorboard needs the tensorboard package: pip install tensorboard\n"
     assert not run.exists()
+
+
+def test_resumed_run_hides_the_steps_it_logs_again(shards_dir: Path, tmp_path: Path) -> None:
+    """Killed after logging step 4 but before its checkpoint: the resumed run logs 3 and 4
+    again, and TensorBoard shows each step once, with the resumed run's values."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    argv = ["wsp", "--shards", str(shards_dir), "--out", str(run), *PICO, "--log-every", "1",
+            "--save-every", "2", "--keep-last", "0", "--tensorboard"]  # fmt: skip
+    assert train_cli(argv) == 0
+    for path in run.glob("checkpoint-000004.*"):
+        path.unlink()
+    assert train_cli([*argv, "--resume", "auto"]) == 0
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    scalars = events.Scalars("train/loss")
+    assert [s.step for s in scalars] == [1, 2, 3, 4]
+    assert [s.value for s in scalars] == pytest.approx([x["loss"] for x in lines], rel=1e-6)
