@@ -203,8 +203,8 @@ def main() -> int:
         (f"curate shard, {N_FULL} file:// JPEGs", full_mb / full, full_mb / full / base_mbps),
         ("curate shard, marginal (fixed excluded)", marginal, marginal / base_mbps),
         ("curate shard, new process", full_mb / process, full_mb / process / base_mbps),
-        (f"tarfile, {N_FULL} samples (paired)", full_mb / plain_full, plain / N_IMAGES
-         / (plain_full / N_FULL)),
+        (f"tarfile, {N_FULL} samples (paired)", full_mb / plain_full,
+         full_mb / plain_full / base_mbps),
     ]  # fmt: skip
     print(f"{N_IMAGES} samples, {megabytes:.1f} MB of members, {PER_SHARD} per shard")
     print(f"{'writer':<42} {'MB/s':>8} {'ratio':>7}")

@@ -38,7 +38,8 @@ import os
 import shutil
 import tarfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
@@ -48,8 +49,9 @@ from shards.crawl import FETCHED_COLUMNS, MAX_IMAGE_PIXELS, SUCCESS, ResizePolic
 from shards.fileref import REF_COLUMNS, FileRef, ref_fields
 from shards.jpeg import jpeg_frame
 
-ROWS_PER_BATCH = 256  # images held in memory before a parquet row group is written
+ROWS_PER_BATCH = 256  # staging rows per parquet row group
 URLS_PER_TASK = 16  # urls per thread-pool task: a future per url would cost more than a hash
+IN_FLIGHT = 32  # tasks queued or running at once: 512 images (bytes held only to resize)
 STAGING_COLUMNS = (*FETCHED_COLUMNS, *REF_COLUMNS)
 PASSTHROUGH_PROCESSES = (0, 1, 2)  # baseline, extended sequential, progressive Huffman
 
@@ -241,17 +243,30 @@ def read_local_images(
     # adds switching (the `threads` default is sized for HTTP).
     workers = max(1, min(threads, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool, pq.ParquetWriter(tmp, schema) as sink:
-        for start in range(0, len(uids), ROWS_PER_BATCH):
-            batch = urls[start : start + ROWS_PER_BATCH]
-            tasks = [batch[i : i + URLS_PER_TASK] for i in range(0, len(batch), URLS_PER_TASK)]
-            reads = [r for rs in pool.map(read_and_check_many, tasks, [policy] * len(tasks))
-                     for r in rs]  # fmt: skip
-            rows = [
-                fetched_row(uid, url, read, resizer)
-                for uid, url, read in zip(
-                    uids[start : start + ROWS_PER_BATCH], batch, reads, strict=True
-                )
-            ]
-            sink.write_table(pa.Table.from_pylist(rows, schema=schema))
+        # A sliding window of tasks, consumed in order: the threads keep reading while this
+        # one resizes and writes row groups, and at most IN_FLIGHT tasks' bytes are held.
+        starts = iter(range(0, len(urls), URLS_PER_TASK))
+        window: deque[tuple[int, Future[list[Read]]]] = deque()
+
+        def submit() -> None:
+            start = next(starts, None)
+            if start is not None:
+                chunk = urls[start : start + URLS_PER_TASK]
+                window.append((start, pool.submit(read_and_check_many, chunk, policy)))
+
+        for _ in range(IN_FLIGHT):
+            submit()
+        rows: list[dict[str, Any]] = []
+        while window:
+            start, task = window.popleft()
+            reads = task.result()
+            submit()
+            stop = start + len(reads)
+            rows += [fetched_row(uid, url, read, resizer)
+                     for uid, url, read in zip(uids[start:stop], urls[start:stop], reads,
+                                               strict=True)]  # fmt: skip
+            if len(rows) >= ROWS_PER_BATCH or not window:
+                sink.write_table(pa.Table.from_pylist(rows, schema=schema))
+                rows = []
     tmp.rename(final)
     return [final]
