@@ -6,7 +6,7 @@
 
 reads  DIR/metadata/*.parquet  (uid, caption; `curate ingest` writes it)
 writes DIR/vocab/vocab.parquet, DIR/vocab/hashtags.parquet, DIR/vocab/meta.json
-       DIR/labels/part-00000.parquet, DIR/labels/meta.json
+       DIR/labels/part-*.parquet, DIR/labels/meta.json
 (schemas: `labeling.vocab` writers and architecture.md). Both folders are staged and
 renamed into place, labels first, so a complete `vocab/meta.json` means both are done.
 meta.json counts: captions, captions_with_hashtag, captions_with_label,
@@ -121,7 +121,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
         clock = time.perf_counter()
         with staged_dir(root.vocab) as vocab_dir:
             with staged_dir(root.labels) as labels_dir:
-                write_labels(labels_dir / LABELS_PART)
+                write_labels(labels_dir)
                 wnids = vocab.write_vocab(con, mapper, vocab_dir / "vocab.parquet")
                 counts["vocab_hash"] = vocab_hash(wnids)
                 write_meta(labels_dir, config=opts, counts=counts, started=started)
@@ -144,7 +144,7 @@ def _new_mapper(opts: BuildVocabOptions) -> Any:
 
 
 def _build_in_sql(opts: BuildVocabOptions, con: Any, metadata_glob: str) -> tuple:
-    """The SQL path: (counts, mapper, write_labels(path))."""
+    """The SQL path: (counts, mapper, write_labels(folder)); one part, sorted by uid."""
     from labeling import vocab
 
     clock = time.perf_counter()
@@ -155,43 +155,51 @@ def _build_in_sql(opts: BuildVocabOptions, con: Any, metadata_glob: str) -> tupl
         cap=opts.cap, seed=opts.seed, source=opts.source, context_senses=opts.context_senses,
     )  # fmt: skip
     counts["seconds_by_step"] = {"load_wordnet": load_seconds, **counts["seconds_by_step"]}
-    return counts, mapper, lambda path: vocab.write_labels(con, path)
+    return counts, mapper, lambda folder: vocab.write_labels(con, folder / LABELS_PART)
 
 
 def _build_from_arrays(opts: BuildVocabOptions, con: Any, metadata_glob: str, spill: Path) -> tuple:
-    """The array path: (counts, mapper, write_labels(path)). `load_wordnet` and
-    `map_hashtags` run in this process while the workers scan: their seconds overlap
-    `count_hashtags`, which is the scan's wall time."""
+    """The array path: (counts, mapper, write_labels(folder)); one part per metadata row
+    group (`label_arrays.write_labels`).
+
+    Timeline: the scan workers start; at the first new tags this process loads WordNet
+    (`load_wordnet`) and forks a `MappingPool` that maps each batch of new tags while the
+    scan goes on. `count_hashtags` is the scan's wall time (the load included);
+    `map_hashtags` only the wait for the mapping after the scan ended."""
     import glob
 
     from labeling import label_arrays, tag_pairs
+    from labeling.tag_map_pool import MappingPool
 
-    seconds = {"load_wordnet": 0.0, "map_hashtags": 0.0}
-    state: dict[str, Any] = {"mapper": None}
-    mapped: dict[str, list] = {"canonical": [], "wnid": [], "reason": [], "lexname": []}
+    workers = os.cpu_count() or 1
+    seconds: dict[str, float] = {"load_wordnet": 0.0}
+    state: dict[str, Any] = {"mapper": None, "pool": None}
 
     def load() -> Any:
         if state["mapper"] is None:
             clock = time.perf_counter()
             state["mapper"] = _new_mapper(opts)  # UsageError when WordNet is missing
             seconds["load_wordnet"] = round(time.perf_counter() - clock, 3)
+            state["pool"] = MappingPool(state["mapper"], workers)
         return state["mapper"]
 
     def on_new_tags(first: int, values: Any) -> None:
-        mapper = load()
-        clock = time.perf_counter()
-        for column, items in label_arrays.tag_mappings(values.to_pylist(), mapper).items():
-            mapped[column] += items
-        seconds["map_hashtags"] += time.perf_counter() - clock
+        load()
+        state["pool"].submit(values.to_pylist())
 
-    clock = time.perf_counter()
-    paths = sorted(glob.glob(metadata_glob))
-    pairs = tag_pairs.scan_metadata(paths, spill / "pairs", on_new_tags=on_new_tags)
-    scan_seconds = time.perf_counter() - clock
-    mapper = load()
-    seconds["map_hashtags"] = round(seconds["map_hashtags"], 3)
-    seconds["count_hashtags"] = round(scan_seconds, 3)
-    labels_file = spill / "labels.parquet"
+    try:
+        clock = time.perf_counter()
+        paths = sorted(glob.glob(metadata_glob))
+        pairs = tag_pairs.scan_metadata(paths, spill / "pairs", workers, on_new_tags)
+        seconds["count_hashtags"] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+        mapper = load()
+        mapped = state["pool"].columns()
+        seconds["map_hashtags"] = round(time.perf_counter() - clock, 3)
+    finally:
+        if state["pool"] is not None:
+            state["pool"].close()
+    labels = spill / "labels"
     counts: dict[str, Any] = {
         "captions": pairs.captions,
         "captions_with_hashtag": pairs.captions_with_hashtag,
@@ -199,11 +207,16 @@ def _build_from_arrays(opts: BuildVocabOptions, con: Any, metadata_glob: str, sp
         "hashtags_mapped": sum(r is None for r in mapped["reason"]),
     }
     counts |= label_arrays.build_arrays(
-        con, pairs, mapped, labels_file, min_count=opts.min_count,
-        max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed,
+        con, pairs, mapped, labels, min_count=opts.min_count,
+        max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed, workers=workers,
     )  # fmt: skip
     counts["seconds_by_step"] = {**seconds, **counts["seconds_by_step"]}
-    return counts, mapper, lambda path: os.replace(labels_file, path)
+
+    def move_labels(folder: Path) -> None:
+        for part in sorted(labels.iterdir()):
+            os.replace(part, folder / part.name)
+
+    return counts, mapper, move_labels
 
 
 def main(argv: Sequence[str] | None = None) -> int:

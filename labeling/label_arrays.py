@@ -38,17 +38,6 @@ from labeling.tag_scan import _distinct_per_row
 from labeling.vocab import cap_coin
 
 
-def tag_mappings(values: list[str], mapper: Any) -> dict[str, list]:
-    """The mapper's verdict per tag, as columns: canonical, wnid, reason, lexname."""
-    mapped = [mapper.map(tag) for tag in values]
-    return {
-        "canonical": [m.canonical for m in mapped],
-        "wnid": [m.wnid for m in mapped],
-        "reason": [m.reason for m in mapped],
-        "lexname": [m.lexname for m in mapped],
-    }
-
-
 def synset_numbers(wnids: list[str | None], reasons: list[str | None]) -> tuple[np.ndarray, list]:
     """(tag_sid int32 [T], synsets: the wnids a label can come from, sorted; sid = index)."""
     synsets = sorted({w for w, r in zip(wnids, reasons, strict=True) if r is None})
@@ -59,16 +48,40 @@ def synset_numbers(wnids: list[str | None], reasons: list[str | None]) -> tuple[
     return tag_sid, synsets
 
 
-def count_synsets(pairs: TagPairs, tag_sid: np.ndarray, n_synsets: int) -> np.ndarray:
+# What the per-task functions read; set before the pool forks (`_per_task`).
+_STATE: dict[str, Any] = {}
+
+
+def _per_task(function: Any, tasks: list, state: dict[str, Any], workers: int) -> list:
+    """`function(task)` for every task, in order, in `workers` processes forked with `state`
+    (the large arrays reach the workers through the fork, not through pickles)."""
+    import multiprocessing
+
+    _STATE.clear()
+    _STATE.update(state)
+    if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [function(task) for task in tasks]
+    with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+        return pool.map(function, tasks, chunksize=1)
+
+
+def _count_task(task: Any) -> np.ndarray:
+    rows, ids = _STATE["pairs"].pairs(task)
+    sids = _STATE["tag_sid"][ids]
+    mapped = sids >= 0
+    rows, sids = rows[mapped], sids[mapped]
+    first = _distinct_per_row(rows, sids)
+    return np.bincount(sids[first], minlength=_STATE["n_synsets"])
+
+
+def count_synsets(
+    pairs: TagPairs, tag_sid: np.ndarray, n_synsets: int, workers: int = 1
+) -> np.ndarray:
     """Samples per synset (int64 [S]): a sample counts once per synset, through any tag."""
+    state = {"pairs": pairs, "tag_sid": tag_sid, "n_synsets": n_synsets}
     counts = np.zeros(n_synsets, np.int64)
-    for task in pairs.tasks:
-        rows, ids = pairs.pairs(task)
-        sids = tag_sid[ids]
-        mapped = sids >= 0
-        rows, sids = rows[mapped], sids[mapped]
-        first = _distinct_per_row(rows, sids)
-        counts += np.bincount(sids[first], minlength=n_synsets)
+    for partial in _per_task(_count_task, pairs.tasks, state, workers):
+        counts += partial
     return counts
 
 
@@ -103,44 +116,68 @@ def _coins(uids: Any, sample_rows: np.ndarray, cls: np.ndarray, wnids: list, see
     )
 
 
+def _starts(sorted_rows: np.ndarray) -> np.ndarray:
+    """Index of the first element of each run of equal values."""
+    return (
+        np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+        if len(sorted_rows)
+        else np.zeros(0, np.int64)
+    )
+
+
+def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int]:
+    """One task of `assign`: spill its labels; (kept per class, samples, kept, labels)."""
+    pairs, threshold = _STATE["pairs"], _STATE["threshold"]
+    rows, ids = pairs.pairs(task)
+    sids = _STATE["tag_sid"][ids]
+    cls = np.where(sids >= 0, _STATE["class_of"][np.maximum(sids, 0)], -1)
+    hit = cls >= 0
+    rows, ids, cls = rows[hit], ids[hit], cls[hit]
+    # hashtags: the tags that gave a class, sorted by tag within a sample
+    key = rows.astype(np.int64) << 40 | _STATE["tag_rank"][ids]
+    order = np.argsort(key, kind="stable")  # rows ascending already: timsort's best case
+    tag_rows, tag_ids = rows[order], ids[order]
+    # classes: distinct per sample, ascending
+    key = np.sort(rows.astype(np.int64) << 32 | cls.astype(np.int64), kind="stable")
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+    class_rows, classes = (key >> 32).astype(np.int32), (key & 0xFFFFFFFF).astype(np.int32)
+    starts = _starts(class_rows)
+    samples = class_rows[starts]
+    won = np.ones(len(classes), np.bool_)
+    tossed = threshold[classes] < 1.0
+    if tossed.any():
+        uids = read_column(task, "uid")
+        coins = _coins(uids, class_rows[tossed], classes[tossed], _STATE["wnids"], _STATE["seed"])
+        won[tossed] = coins < threshold[classes[tossed]]
+    keep = np.logical_or.reduceat(won, starts) if len(starts) else np.zeros(0, np.bool_)
+    pair_keep = np.repeat(keep, np.diff(np.r_[starts, len(classes)]))
+    np.savez(
+        pairs.spill / f"labels-{task.index:06d}.npz", samples=samples, starts=starts,
+        classes=classes, keep=keep, tag_rows=tag_rows, tag_ids=tag_ids,
+    )  # fmt: skip
+    kept = np.bincount(classes[pair_keep], minlength=len(threshold))
+    return kept, len(samples), int(keep.sum()), len(classes)
+
+
 def assign(
     pairs: TagPairs, tag_sid: np.ndarray, class_of: np.ndarray, class_counts: np.ndarray,
-    wnids: list[str], tag_rank: np.ndarray, cap: int | None, seed: int,
+    wnids: list[str], tag_rank: np.ndarray, cap: int | None, seed: int, workers: int = 1,
 ) -> tuple[np.ndarray, dict[str, int]]:  # fmt: skip
     """Per task: labeled samples, their classes (ascending), their hashtags (by tag), the
     cap's keep flag; spilled as labels-NNNNNN.npz. Returns kept samples per class."""
     n_classes = len(class_counts)
     threshold = np.ones(n_classes) if cap is None else np.minimum(1.0, cap / class_counts)
+    state = {
+        "pairs": pairs, "tag_sid": tag_sid, "class_of": class_of, "threshold": threshold,
+        "wnids": wnids, "tag_rank": tag_rank, "seed": seed,
+    }  # fmt: skip
     kept_counts = np.zeros(n_classes, np.int64)
     labeled = kept = labels = 0
-    for task in pairs.tasks:
-        rows, ids = pairs.pairs(task)
-        sids = tag_sid[ids]
-        cls = np.where(sids >= 0, class_of[np.maximum(sids, 0)], -1)
-        hit = cls >= 0
-        rows, ids, cls = rows[hit], ids[hit], cls[hit]
-        # hashtags: the tags that gave a class, sorted by tag within a sample
-        order = np.lexsort((tag_rank[ids], rows))
-        tag_rows, tag_ids = rows[order], ids[order]
-        # classes: distinct per sample, ascending
-        key = np.unique(rows.astype(np.int64) << 32 | cls.astype(np.int64))
-        class_rows, classes = (key >> 32).astype(np.int32), (key & 0xFFFFFFFF).astype(np.int32)
-        samples, starts = np.unique(class_rows, return_index=True)
-        won = np.ones(len(classes), np.bool_)
-        tossed = threshold[classes] < 1.0
-        if tossed.any():
-            uids = read_column(task, "uid")
-            coins = _coins(uids, class_rows[tossed], classes[tossed], wnids, seed)
-            won[tossed] = coins < threshold[classes[tossed]]
-        keep = np.logical_or.reduceat(won, starts) if len(starts) else np.zeros(0, np.bool_)
-        pair_keep = np.repeat(keep, np.diff(np.r_[starts, len(classes)]))
-        kept_counts += np.bincount(classes[pair_keep], minlength=n_classes)
-        labeled, labels = labeled + len(samples), labels + len(classes)
-        kept += int(keep.sum())
-        np.savez(
-            pairs.spill / f"labels-{task.index:06d}.npz", samples=samples, starts=starts,
-            classes=classes, keep=keep, tag_rows=tag_rows, tag_ids=tag_ids,
-        )  # fmt: skip
+    for partial, samples, kept_samples, pair_count in _per_task(
+        _assign_task, pairs.tasks, state, workers
+    ):
+        kept_counts += partial
+        labeled, kept, labels = labeled + samples, kept + kept_samples, labels + pair_count
     return kept_counts, {
         "captions_with_label": labeled,
         "samples_kept_after_cap": kept,
@@ -156,63 +193,77 @@ def _raw_weights(saved: Any, inverse_sqrt: np.ndarray) -> np.ndarray:
     return np.add.reduceat(inverse_sqrt[classes], starts) / np.diff(np.r_[starts, len(classes)])
 
 
-def write_labels(pairs: TagPairs, path: Path, kept_counts: np.ndarray, wnids: list[str]) -> None:
-    """Write labels.parquet: one row group per metadata row group, sorted by uid within.
+LABEL_SCHEMA = (
+    ("uid", "string"), ("class_ids", "list<int32>"), ("wnids", "list<string>"),
+    ("hashtags", "list<string>"), ("keep", "bool"), ("weight", "float32"),
+)  # fmt: skip
+
+
+def _weight_sum_task(task: Any) -> tuple[float, int]:
+    with np.load(_STATE["pairs"].spill / f"labels-{task.index:06d}.npz") as saved:
+        raw = _raw_weights(saved, _STATE["inverse_sqrt"])[saved["keep"]]
+    return math.fsum(raw), len(raw)
+
+
+def _write_task(task: Any) -> int:
+    """Write one labels part (module docstring of `write_labels`); return its rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pairs = _STATE["pairs"]
+    with np.load(pairs.spill / f"labels-{task.index:06d}.npz") as saved:
+        samples, starts, classes = saved["samples"], saved["starts"], saved["classes"]
+        keep, tag_rows, tag_ids = saved["keep"], saved["tag_rows"], saved["tag_ids"]
+        weight = np.where(keep, _raw_weights(saved, _STATE["inverse_sqrt"]) / _STATE["mean"], 0.0)
+    class_offsets = pa.array(np.r_[starts, len(classes)].astype(np.int32))
+    tag_offsets = np.searchsorted(tag_rows, np.r_[samples, samples[-1] + 1] if len(samples) else 0)
+    uids = read_column(task, "uid").take(pa.array(samples, pa.int32())).cast(pa.string())
+    table = pa.table(
+        {
+            "uid": uids,
+            "class_ids": pa.ListArray.from_arrays(class_offsets, pa.array(classes, pa.int32())),
+            "wnids": pa.ListArray.from_arrays(class_offsets, _STATE["wnids"].take(classes)),
+            "hashtags": pa.ListArray.from_arrays(
+                pa.array(np.atleast_1d(tag_offsets).astype(np.int32)), pairs.values.take(tag_ids)
+            ),
+            "keep": pa.array(keep, pa.bool_()),
+            "weight": pa.array(weight.astype(np.float32)),
+        }
+    )
+    table = table.take(pc.sort_indices(table["uid"]))
+    pq.write_table(table, _STATE["folder"] / f"part-{task.index:05d}.parquet")
+    return len(table)
+
+
+def write_labels(
+    pairs: TagPairs, folder: Path, kept_counts: np.ndarray, wnids: list[str], workers: int = 1
+) -> None:
+    """Write folder/part-NNNNN.parquet, one per metadata row group (NNNNN its task index),
+    rows sorted by uid within a part.
 
     Schema: uid string · class_ids list<int32> ascending · wnids list<string> (same order) ·
     hashtags list<string> (sorted; the tags that gave those classes) · keep bool ·
     weight float32 (mean 1 over kept samples, 0 when not kept).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
+    folder.mkdir(parents=True, exist_ok=True)
     inverse_sqrt = 1.0 / np.sqrt(np.where(kept_counts > 0, kept_counts, 1))
-    total, n_kept = [], 0
-    for task in pairs.tasks:
-        with np.load(pairs.spill / f"labels-{task.index:06d}.npz") as saved:
-            raw = _raw_weights(saved, inverse_sqrt)[saved["keep"]]
-            total.append(math.fsum(raw))
-            n_kept += len(raw)
-    mean = math.fsum(total) / n_kept if n_kept else 1.0
-    wnid_array = pa.array(wnids, pa.string())
-    schema = pa.schema([
-        ("uid", pa.string()), ("class_ids", pa.list_(pa.int32())),
-        ("wnids", pa.list_(pa.string())), ("hashtags", pa.list_(pa.string())),
-        ("keep", pa.bool_()), ("weight", pa.float32()),
-    ])  # fmt: skip
-    with pq.ParquetWriter(path, schema) as writer:
-        for task in pairs.tasks:
-            with np.load(pairs.spill / f"labels-{task.index:06d}.npz") as saved:
-                samples, starts, classes = saved["samples"], saved["starts"], saved["classes"]
-                keep, tag_rows, tag_ids = saved["keep"], saved["tag_rows"], saved["tag_ids"]
-                weight = np.where(keep, _raw_weights(saved, inverse_sqrt) / mean, 0.0)
-            if len(samples) == 0:
-                continue
-            class_offsets = pa.array(np.r_[starts, len(classes)].astype(np.int32))
-            tag_offsets = np.searchsorted(tag_rows, np.r_[samples, samples[-1] + 1])
-            table = pa.table(
-                {
-                    "uid": read_column(task, "uid").take(pa.array(samples)).cast(pa.string()),
-                    "class_ids": pa.ListArray.from_arrays(class_offsets, pa.array(classes)),
-                    "wnids": pa.ListArray.from_arrays(class_offsets, wnid_array.take(classes)),
-                    "hashtags": pa.ListArray.from_arrays(
-                        pa.array(tag_offsets.astype(np.int32)), pairs.values.take(tag_ids)
-                    ),
-                    "keep": pa.array(keep),
-                    "weight": pa.array(weight.astype(np.float32)),
-                },
-                schema=schema,
-            )
-            writer.write_table(table.take(pc.sort_indices(table["uid"])))
+    state = {"pairs": pairs, "inverse_sqrt": inverse_sqrt}
+    sums = _per_task(_weight_sum_task, pairs.tasks, state, workers)
+    n_kept = sum(n for _, n in sums)
+    state["mean"] = math.fsum(s for s, _ in sums) / n_kept if n_kept else 1.0
+    state |= {"folder": folder, "wnids": pa.array(wnids, pa.string())}
+    _per_task(_write_task, pairs.tasks, state, workers)
 
 
 def build_arrays(
-    con: Any, pairs: TagPairs, mapped: dict[str, list], labels_path: Path, *,
-    min_count: int, max_classes: int | None, cap: int | None, seed: int,
+    con: Any, pairs: TagPairs, mapped: dict[str, list], labels_folder: Path, *,
+    min_count: int, max_classes: int | None, cap: int | None, seed: int, workers: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Everything after the scan and the mapping: classes, labels (written to
-    `labels_path`), and the DuckDB tables `classes`, `kept_counts`, `tag_final` that
+    `labels_folder`), and the DuckDB tables `classes`, `kept_counts`, `tag_final` that
     `vocab.write_vocab` and `vocab.write_hashtags` read. Returns meta.json counts."""
     import pyarrow as pa
 
@@ -224,7 +275,7 @@ def build_arrays(
             f"none of the {len(pairs.values)} distinct hashtags in {pairs.captions} "
             "captions maps to a visual WordNet noun: nothing to label"
         )
-    synset_counts = count_synsets(pairs, tag_sid, len(synsets))
+    synset_counts = count_synsets(pairs, tag_sid, len(synsets), workers)
     chosen = choose_classes(synset_counts, min_count, max_classes)
     counted = int(np.count_nonzero(synset_counts))
     counts: dict[str, Any] = {
@@ -248,10 +299,10 @@ def build_arrays(
         len(pairs.values)
     )
     kept_counts, label_counts = assign(
-        pairs, tag_sid, class_of, synset_counts[chosen], wnids, tag_rank, cap, seed
+        pairs, tag_sid, class_of, synset_counts[chosen], wnids, tag_rank, cap, seed, workers
     )
     counts |= label_counts
-    write_labels(pairs, labels_path, kept_counts, wnids)
+    write_labels(pairs, labels_folder, kept_counts, wnids, workers)
     seconds["assign_labels"] = round(time.perf_counter() - clock, 3)
     tables = {
         "classes": pa.table({
