@@ -21,8 +21,8 @@ Sidecar parquet, one row per sample in tar order:
 Every shard holds exactly `samples_per_shard` samples except the last. Tars are
 byte-reproducible: fixed mtime, owner and mode, so the same samples give the same sha256.
 The bytes are exactly those of `tarfile` in PAX format (plain ustar blocks for short ASCII
-names), written directly, one `os.writev` per sample. A finished tar's sha256 is computed on
-a background thread from the file as written, while the next shard is being written;
+names), written directly, one `os.writev` per sample. A finished tar's sidecar and sha256
+(of the file as written) are made on a background thread while the next shard is written;
 `writer.shards` waits for them. Each file is written under a temporary name and renamed
 when complete.
 """
@@ -163,7 +163,7 @@ class _TarStream:
     """
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         self.offset = 0
 
     def add(self, members: list[tuple[str, bytes]]) -> None:
@@ -208,7 +208,7 @@ class ShardWriter:
         self.samples_per_shard = samples_per_shard
         # (name, count, bytes, sha256) of each finished tar; the sha256 comes from `_seal`
         self._done: list[tuple[str, int, int, Future[str]]] = []
-        self._hasher: ThreadPoolExecutor | None = None  # seals finished shards (`_seal`)
+        self._sealer: ThreadPoolExecutor | None = None  # seals finished shards (`_seal`)
         self._tar: _TarStream | None = None
         self._tmp: Path | None = None
         self._columns: dict[str, list[Any]] = {}  # the open shard's sidecar, column by column
@@ -251,8 +251,8 @@ class ShardWriter:
         if self._tar is not None:
             self._finish()
         shards = self.shards
-        if self._hasher is not None:
-            self._hasher.shutdown()
+        if self._sealer is not None:
+            self._sealer.shutdown()
         return shards
 
     def __enter__(self) -> ShardWriter:
@@ -272,8 +272,8 @@ class ShardWriter:
             self._tar.close()
             self._tmp.unlink(missing_ok=True)
             self._tar = None
-        if self._hasher is not None:
-            self._hasher.shutdown(cancel_futures=True)
+        if self._sealer is not None:
+            self._sealer.shutdown(cancel_futures=True)
 
     def _open(self) -> None:
         name = shard_name(self.split, len(self._done))
@@ -293,9 +293,9 @@ class ShardWriter:
         # The sidecar and the sha256 (of the file as written, read back from the page cache)
         # are made on a thread of their own while the next shard is written: parquet and
         # hashlib release the GIL for most of their work.
-        if self._hasher is None:
-            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-seal")
-        sha256 = self._hasher.submit(_seal, tar_path, columns)
+        if self._sealer is None:
+            self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-seal")
+        sha256 = self._sealer.submit(_seal, tar_path, columns)
         self._done.append((name, count, self._tar.offset, sha256))
         self._tar, self._tmp, self._columns = None, None, {}
 
