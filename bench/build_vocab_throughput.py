@@ -14,6 +14,13 @@ Measured: `build_vocab` (a fresh process, so its peak RSS is its own; DuckDB wit
 `--memory-limit`, default threads = cores) against the naive loop, per caption: `re.findall`
 + `wn.synsets(tag, "n")` for every tag, timed on `--naive-sample` captions of the same
 corpus in this process. Writes bench/out/build_vocab_throughput.json.
+
+The default (array) path runs worker processes: the peak RSS row is the main process, the
+largest worker's peak is printed beside it (workers = cores, each holds one row group), and
+`cpu_seconds` sums user + system time over all of them: on a shared machine CPU per caption
+is steadier than wall time. Steps: `load_wordnet` runs inside `count_hashtags` (the scan's
+wall time: WordNet loads while the workers scan), `map_hashtags` is the wait for the
+mapping workers after the scan, `assign_labels` includes writing the label parts.
 """
 
 from __future__ import annotations
@@ -123,16 +130,21 @@ def naive_rate(root: Path, sample: int) -> tuple[float, int]:
     return len(rows) / (time.perf_counter() - started), found
 
 
-def run_build(root: Path, memory_limit: str) -> dict:
+def run_build(root: Path, memory_limit: str, engine: str) -> dict:
     """build_vocab in a fresh process; its seconds, counts and peak RSS."""
     code = (
         "import json, resource, time, sys\n"
         "t = time.perf_counter()\n"
         "from labeling.build_vocab import BuildVocabOptions, build_vocab\n"
-        f"c = build_vocab(BuildVocabOptions(root={str(root)!r}, memory_limit={memory_limit!r}))\n"
+        f"c = build_vocab(BuildVocabOptions(root={str(root)!r}, memory_limit={memory_limit!r},"
+        f" engine={engine!r}))\n"
         "s = time.perf_counter() - t\n"
-        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps({'seconds': s, 'peak_rss_mb': rss, 'counts': c}))\n"
+        "me = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "kids = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime\n"
+        "print(json.dumps({'seconds': s, 'peak_rss_mb': me.ru_maxrss / 1024,\n"
+        "                  'worker_peak_rss_mb': kids.ru_maxrss / 1024, 'cpu_seconds': cpu,\n"
+        "                  'counts': c}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -145,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="2GB")
     parser.add_argument("--workdir", default="/tmp/mawskit-bench-build-vocab")
     parser.add_argument("--keep", action="store_true", help="keep the generated corpus")
+    parser.add_argument(
+        "--engine", default="arrays", choices=("arrays", "sql"), help="build-vocab --engine"
+    )
     args = parser.parse_args(argv)
 
     root = Path(args.workdir) / f"captions-{args.captions}"
@@ -153,18 +168,22 @@ def main(argv: list[str] | None = None) -> int:
         gen_seconds = generate(root, args.captions)
     load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     naive, naive_found = naive_rate(root, args.naive_sample)
-    build = run_build(root, args.memory_limit)
+    build = run_build(root, args.memory_limit, args.engine)
     load_after = os.getloadavg()[0]
     rate = args.captions / build["seconds"]
     timings = build["counts"].get("seconds_by_step", {})
     result = {
         "captions": args.captions,
+        "engine": args.engine,
         "cores": os.cpu_count(),
         "generate_seconds": gen_seconds,
         "build_vocab_seconds": round(build["seconds"], 2),
         "build_vocab_captions_per_s": round(rate),
         "seconds_by_step": timings,
         "peak_rss_mb": round(build["peak_rss_mb"]),
+        "worker_peak_rss_mb": round(build["worker_peak_rss_mb"]),
+        "cpu_seconds": round(build["cpu_seconds"], 2),
+        "cpu_us_per_caption": round(build["cpu_seconds"] / args.captions * 1e6, 3),
         "memory_limit": args.memory_limit,
         "naive_captions_per_s": round(naive),
         "naive_sample": args.naive_sample,
@@ -175,21 +194,26 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
         "parent_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    print(f"build-vocab on {args.captions:,} generated captions, {os.cpu_count()} cores, "
-          f"1-min load average {load_before:.1f} before, {load_after:.1f} after")  # fmt: skip
+    print(f"build-vocab --engine {args.engine} on {args.captions:,} generated captions, "
+          f"{os.cpu_count()} cores, 1-min load average {load_before:.1f} before, "
+          f"{load_after:.1f} after")  # fmt: skip
     print(f"  {'method':<40}{'captions/s':>14}{'seconds':>10}{'peak RSS MB':>13}")
     print(f"  {'naive loop (regex + wn.synsets per tag)':<40}{naive:>14,.0f}"
           f"{args.captions / naive:>10.0f}{'':>13}  (extrapolated)")  # fmt: skip
     print(f"  {'curate build-vocab, end to end':<40}{rate:>14,.0f}{build['seconds']:>10.1f}"
           f"{build['peak_rss_mb']:>13,.0f}")  # fmt: skip
     print(f"  speedup {rate / naive:.1f}x; targets: >= 1,000,000 captions/s and >= 10x")
+    print(f"  CPU {build['cpu_seconds']:.1f} s over all processes "
+          f"({build['cpu_seconds'] / args.captions * 1e6:.2f} us per caption); largest worker "
+          f"peak RSS {build['worker_peak_rss_mb']:,.0f} MB")  # fmt: skip
     for step, secs in timings.items():
         print(f"    {step:<24}{secs:>8.2f} s")
     print(f"  {result['distinct_hashtags']:,} distinct hashtags -> {result['classes']:,} classes;"
           f" {result['captions_with_label']:,} captions labeled")  # fmt: skip
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1))
-    print(f"-> {OUT}")
+    out = OUT.with_name(f"{OUT.stem}-{args.engine}-{args.captions}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"-> {out}")
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0

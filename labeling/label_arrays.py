@@ -7,17 +7,19 @@ of `labeling.tag_pairs` (caption row, tag id) instead of strings:
 
     tag_sid    int32 [T]   tag id -> synset number (sid, wnid order) or -1 (no label)
     class_of   int32 [S]   sid -> class_id or -1
-    per task   rows, class_ids, hashtag ids, keep: numpy arrays, spilled as .npz
+    per task   samples, class_ids, hashtag ids, keep: numpy arrays, spilled as .npz
 
-Three passes over the spilled pairs, one row group at a time (memory: one row group plus
-per-tag and per-class arrays): count samples per synset; look classes up, toss the cap
-coins, count kept samples per class; weigh and write. Only the labels writer touches
-strings again (uids, wnids, tags), one row group at a time.
+Passes over the spilled pairs, each one task (metadata row group) at a time in forked
+workers (`_per_task`): count samples per synset; look classes up, toss the cap coins,
+count kept samples per class; sum the raw weights; weigh and write. Memory: one row group
+per worker plus per-tag and per-class arrays. Only the writer touches strings again (uids,
+wnids, tags).
 
-Differences from the SQL path, both stated in the output contract: labels are written one
-parquet row group per metadata row group, in metadata order and sorted by uid within it
-(the SQL path sorts the whole file); weights are summed in float64 in class order (the SQL
-path sums DECIMAL(38, 18)), so a weight can differ in its last float32 bit.
+Differences from the SQL path, both stated in the output contract: labels are written as
+one part per metadata row group (`part-NNNNN.parquet`, NNNNN the row group's task index),
+in metadata order and sorted by uid within a part (the SQL path writes one part sorted by
+uid); weights are summed in float64 in class order (the SQL path sums DECIMAL(38, 18)), so a
+weight can differ in its last float32 bit.
 
 The small tables `classes`, `kept_counts` and `tag_final` are handed to DuckDB so the
 vocabulary and hashtag writers of `labeling.vocab` serve both paths.

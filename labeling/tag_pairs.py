@@ -4,16 +4,20 @@ Contract of `scan_metadata(paths, spill, workers, on_new_tags) -> TagPairs`:
 
     tasks              one per metadata row group, in file then row-group order
     spill/NNNNNN.npz   per task: rows int32 [P] (row in the row group, ascending),
-                       ids int32 [P] (global tag id), distinct within a row
+                       ids int32 [P] (into the row group's own tag dictionary), distinct
+                       within a row, to_global int32 [V] (that dictionary -> tag id)
     TagPairs.values    pa.string [T]   tag id -> the tag as written, in order of discovery
     TagPairs.counts    int64 [T]       captions carrying each tag (one count per caption)
 
-Row groups are scanned by `labeling.tag_scan.scan_captions` in `workers` processes; this
-process merges each result as it arrives: the row group's batch dictionary is matched
+Row groups are scanned by `labeling.tag_scan.scan_captions` in `workers` processes, which
+write their results to the spill (NNNNNN.scan.npz) rather than send them, so results never
+pile up in memory while this process is busy; it merges each as it arrives (the `ids` are
+kept, only `to_global` is added): the row group's batch dictionary is matched
 against the tags seen so far (Arrow's hash `index_in`), new tags get the next ids and are
 handed to `on_new_tags(first_id, values)` at once, so the caller can map them while the
 scan goes on. Memory is bounded by one row group per worker plus the distinct tags; the
-pairs themselves live on disk (8 bytes per (caption, tag)).
+pairs themselves live on disk (8 bytes per (caption, tag), plus 4 per distinct tag of a
+row group).
 """
 
 from __future__ import annotations
@@ -52,9 +56,9 @@ class TagPairs:
     captions_with_hashtag: int
 
     def pairs(self, task: ScanTask) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, ids) of one task, read back from the spill."""
+        """(rows, global tag ids) of one task, read back from the spill."""
         with np.load(self.spill / f"{task.index:06d}.npz") as saved:
-            return saved["rows"], saved["ids"]
+            return saved["rows"], saved["to_global"][saved["ids"]]
 
 
 def plan_tasks(paths: list[str]) -> list[ScanTask]:
@@ -82,17 +86,44 @@ def read_column(task: ScanTask, column: str) -> Any:
     return pq.ParquetFile(task.path).read_row_group(task.row_group, columns=[column]).column(0)
 
 
-def scan_task(task: ScanTask) -> tuple[int, np.ndarray, np.ndarray, Any]:
-    """Worker: (task index, rows, batch ids, batch values) of one row group."""
+def scan_task(task: ScanTask, spill: Path) -> tuple[int, Path]:
+    """Worker: scan one row group; write its rows, batch ids and batch values (as Arrow's
+    offsets and bytes) to spill/NNNNNN.scan.npz; return (task index, that path)."""
     from labeling.tag_scan import scan_captions
 
     found = scan_captions(read_column(task, "caption"))
-    return task.index, found.rows, found.ids, found.values
+    values = found.values
+    _, offsets, data = values.buffers()
+    path = spill / f"{task.index:06d}.scan.npz"
+    np.savez(
+        path,
+        rows=found.rows,
+        ids=found.ids,
+        offsets=np.frombuffer(offsets, np.int32)[values.offset : values.offset + len(values) + 1],
+        data=np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8),
+    )
+    return task.index, path
 
 
-def _results(tasks: list[ScanTask], workers: int) -> Iterator[tuple]:
+def _read_scan(path: Path) -> tuple[np.ndarray, np.ndarray, Any]:
+    import pyarrow as pa
+
+    with np.load(path) as saved:
+        offsets, data = saved["offsets"], saved["data"]
+        values = pa.StringArray.from_buffers(
+            len(offsets) - 1, pa.py_buffer(offsets - offsets[0]), pa.py_buffer(data[offsets[0] :])
+        )
+        return saved["rows"], saved["ids"], values
+
+
+def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple[int, Path]]:
+    """(task index, scan file) per task as they finish. Workers write their results to
+    disk, so nothing queues up in this process while it is busy (loading WordNet)."""
+    import functools
+
+    scan = functools.partial(scan_task, spill=spill)
     if workers <= 1 or len(tasks) <= 1:
-        yield from map(scan_task, tasks)
+        yield from map(scan, tasks)
         return
     import multiprocessing
 
@@ -101,7 +132,7 @@ def _results(tasks: list[ScanTask], workers: int) -> Iterator[tuple]:
     # re-creates its thread pools after a fork); DuckDB only in a fresh connection.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with multiprocessing.get_context(method).Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap_unordered(scan_task, tasks)
+        yield from pool.imap_unordered(scan, tasks)
 
 
 def scan_metadata(
@@ -119,7 +150,8 @@ def scan_metadata(
     known = pa.array([], pa.string())
     counts = np.zeros(0, np.int64)
     with_tag = 0
-    for index, rows, ids, values in _results(tasks, workers or os.cpu_count() or 1):
+    for index, path in _results(tasks, spill, workers or os.cpu_count() or 1):
+        rows, ids, values = _read_scan(path)
         where = pc.index_in(values, value_set=known).fill_null(-1).to_numpy().copy()
         new = np.flatnonzero(where < 0)
         if len(new):
@@ -130,10 +162,11 @@ def scan_metadata(
             counts = np.concatenate([counts, np.zeros(len(new), np.int64)])
             if on_new_tags is not None:
                 on_new_tags(first, fresh)
-        ids = where[ids].astype(np.int32)
-        counts += np.bincount(ids, minlength=len(counts))
+        to_global = where.astype(np.int32)
+        counts += np.bincount(to_global[ids], minlength=len(counts))
         with_tag += int(np.count_nonzero(np.diff(rows))) + 1 if len(rows) else 0
-        np.savez(spill / f"{index:06d}.npz", rows=rows, ids=ids)
+        np.savez(spill / f"{index:06d}.npz", rows=rows, ids=ids, to_global=to_global)
+        path.unlink()
     return TagPairs(
         tasks=tasks,
         spill=spill,

@@ -37,10 +37,10 @@ HASH, SLASH, AMPERSAND = ord("#"), ord("/"), ord("&")
 TAG_BYTE = np.zeros(256, np.bool_)
 TAG_BYTE[np.frombuffer(b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)] = True  # fmt: skip  # noqa: E501
 TAG_BYTE[0x80:] = True
-# PAIR_STEP[b0 | b1 << 8]: how many of the bytes b0, b1 are tag bytes before the first that is not.
+# PAIR_STEP[b0 | b1 << 8]: how many of b0, b1 are tag bytes before the first that is not.
 _LOW, _HIGH = TAG_BYTE[np.arange(1 << 16) & 0xFF], TAG_BYTE[np.arange(1 << 16) >> 8]
 PAIR_STEP = (_LOW * (1 + _HIGH)).astype(np.uint8)
-STEPS_IN_LOCKSTEP = 32  # runs longer than this (rare) finish one by one over their caption
+STEPS_IN_LOCKSTEP = 16  # x 4 bytes; longer runs (rare) finish one by one over their caption
 INLINE = 12  # Arrow string views hold up to 12 bytes inline
 
 
@@ -114,18 +114,22 @@ def _unaligned(data: np.ndarray, dtype: type) -> np.ndarray:
 def _run_ends(data: np.ndarray, starts: np.ndarray, limits: np.ndarray) -> np.ndarray:
     """End of the tag-byte run beginning at each start, not past its limit (int64 [H]).
 
-    All runs advance in lockstep two bytes per step: `PAIR_STEP` says how many of the two
-    bytes at a position are tag bytes (2, 1 or 0), and a run that has stopped stays put
-    (its next byte is no tag byte), so steps need no mask; finished runs are dropped every
-    few steps."""
-    pairs = _unaligned(data, np.uint16)
+    All runs advance in lockstep up to four bytes per step: the 4-byte word at each run's
+    end is split in two halves, and `PAIR_STEP` says how many bytes of a half are tag bytes
+    before the first that is not (2, 1 or 0). A run that has stopped stays put (its next
+    byte is no tag byte), so steps need no mask; finished runs are dropped every few steps.
+    """
+    words = _unaligned(data, np.uint32)
     ends = starts.copy()
     live = np.arange(len(starts))
     at, limit = ends.copy(), limits
     for step in range(STEPS_IN_LOCKSTEP):
-        at += np.minimum(PAIR_STEP[pairs[at]], limit - at)
-        if step % 4 == 3:
-            moving = (PAIR_STEP[pairs[at]] > 0) & (at < limit)
+        word = words[at]
+        low = PAIR_STEP[word & 0xFFFF]
+        advance = low + (low == 2) * PAIR_STEP[word >> 16]
+        at += np.minimum(advance, limit - at)
+        if step % 2 == 1:
+            moving = (PAIR_STEP[words[at] & 0xFFFF] > 0) & (at < limit)
             ends[live] = at
             live, at, limit = live[moving], at[moving], limit[moving]
             if len(live) == 0:
