@@ -6,8 +6,8 @@
 
 For each of MAE (mask 0.75, decoder 8 x 512) and WSP (head over `--classes` classes) at
 224 px, bf16 autocast, fused AdamW, the trainer's step (loss, backward, clip, optimizer
-step), with compile off (`off`) and each torch.compile mode in `--modes` (the trainer's
-`--compile-mode`), and with train.models' matmul patch embedding and timm's convolution
+step), with compile off (`off`) and each torch.compile mode in `--modes` (`--compile` in the
+trainer is `default`), and with train.models' matmul patch embedding and timm's convolution
 (`--patch-embeds`): images/s over `--steps` timed steps after warm-up, and model FLOPs
 utilisation
 
