@@ -323,14 +323,16 @@ def stored_images(con: Any, parts: list[Path], where: str) -> str:
         """
 
 
-def write_splits(con: Any, parts: list[Path], folder: Path, per_shard: int) -> dict[str, Any]:
+def write_splits(
+    con: Any, parts: list[Path], folder: Path, per_shard: int
+) -> dict[str, list[ShardInfo]]:
     """Stream every split's successful samples, in order, into its `ShardWriter`; returns
     {split: [ShardInfo, ...]} for every split in `SPLITS`.
 
     Local images are copied from their files here, the one time their bytes move after
     hashing. A thread reads the next batch's files (os.pread releases the GIL) while this
-    one writes the current batch, and each writer hashes its finished tars on a thread of
-    its own, so reading, writing and hashing overlap.
+    one writes the current batch, and each writer seals its finished tars (sidecar, sha256)
+    on a thread of its own, so reading, writing and hashing overlap.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
     from contextlib import ExitStack
@@ -478,9 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
 
     with staged_dir(root.shards) as folder:
-        splits: dict[str, list[ShardInfo]] = write_splits(
-            con, parts, folder, opts.samples_per_shard
-        )
+        splits = write_splits(con, parts, folder, opts.samples_per_shard)
         con.execute(
             f"COPY (SELECT uid, url, status, error_message FROM outcome ORDER BY uid)"
             f" TO {sql_literal(folder / 'downloads.parquet')} (FORMAT parquet)"
