@@ -13,7 +13,7 @@ Row groups are scanned by `labeling.tag_scan.scan_captions` in `workers` process
 write their results to the spill (NNNNNN.scan.npz) rather than send them, so results never
 pile up in memory while this process is busy; it merges each as it arrives (the `ids` are
 kept, only `to_global` is added): the row group's batch dictionary is matched
-against the tags seen so far (Arrow's hash `index_in`), new tags get the next ids and are
+against the tags seen so far (a dict), new tags get the next ids and are
 handed to `on_new_tags(first_id, values)` at once, so the caller can map them while the
 scan goes on. Memory is bounded by one row group per worker plus the distinct tags; the
 pairs themselves live on disk (8 bytes per (caption, tag), plus 4 per distinct tag of a
@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -143,30 +144,32 @@ def scan_metadata(
 ) -> TagPairs:
     """Scan every caption of `paths` (module docstring); `workers` defaults to the cores."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     tasks = plan_tasks(paths)
     spill.mkdir(parents=True, exist_ok=True)
-    known = pa.array([], pa.string())
+    ids_of: dict[str, int] = {}  # tag -> id; a dict beats re-hashing the known set per task
+    chunks = []
     counts = np.zeros(0, np.int64)
     with_tag = 0
     for index, path in _results(tasks, spill, workers or os.cpu_count() or 1):
         rows, ids, values = _read_scan(path)
-        where = pc.index_in(values, value_set=known).fill_null(-1).to_numpy().copy()
-        new = np.flatnonzero(where < 0)
+        texts = values.to_pylist()
+        to_global = np.fromiter(map(ids_of.get, texts, repeat(-1)), np.int32, len(texts))
+        new = np.flatnonzero(to_global < 0)
         if len(new):
-            first = len(known)
-            where[new] = np.arange(first, first + len(new))
+            first = len(ids_of)
+            to_global[new] = np.arange(first, first + len(new))
+            ids_of.update((texts[i], first + k) for k, i in enumerate(new))
             fresh = values.take(pa.array(new))
-            known = pa.concat_arrays([known, fresh])
+            chunks.append(fresh)
             counts = np.concatenate([counts, np.zeros(len(new), np.int64)])
             if on_new_tags is not None:
                 on_new_tags(first, fresh)
-        to_global = where.astype(np.int32)
         counts += np.bincount(to_global[ids], minlength=len(counts))
         with_tag += int(np.count_nonzero(np.diff(rows))) + 1 if len(rows) else 0
         np.savez(spill / f"{index:06d}.npz", rows=rows, ids=ids, to_global=to_global)
         path.unlink()
+    known = pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
     return TagPairs(
         tasks=tasks,
         spill=spill,
