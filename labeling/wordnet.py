@@ -51,8 +51,7 @@ def wordnet() -> Any:
     """
     import warnings
 
-    import nltk
-
+    nltk = _import_nltk()
     try:
         root = nltk.data.find("corpora/wordnet")
     except LookupError as err:
@@ -63,6 +62,23 @@ def wordnet() -> Any:
     if wn.get_version() != "3.0":
         raise UsageError(f"WordNet {wn.get_version()} found; mawskit's wnids need WordNet 3.0")
     return wn
+
+
+def _import_nltk() -> Any:
+    """`import nltk` without `scipy.stats` (~1 s of its ~1.5 s import): only nltk's
+    collocation metrics use it, behind `except ImportError` fallbacks, and mawskit uses
+    none of them. Done only when neither is imported yet; scipy.stats imports normally
+    afterwards."""
+    if "nltk" in sys.modules or "scipy.stats" in sys.modules:
+        import nltk
+
+        return nltk
+    sys.modules["scipy.stats"] = None  # type: ignore[assignment]  # makes the import fail
+    try:
+        import nltk
+    finally:
+        del sys.modules["scipy.stats"]
+    return nltk
 
 
 @functools.cache
@@ -85,6 +101,26 @@ def _fast_reader_class() -> type:
 
         def map_wn(self, version: str = "wordnet") -> None:
             return None
+
+        def _load_lemma_pos_offset_map(self) -> None:
+            # NLTK's parse without its per-line closure and per-token calls (~3x faster);
+            # same map, tested against NLTK's own method
+            adj, adj_sat = "a", "s"
+            for suffix in self._FILEMAP.values():
+                with open(self._root.join(f"index.{suffix}").path, encoding="utf-8") as lines:
+                    for line in lines:
+                        if line[:1] == " ":
+                            continue
+                        fields = line.split()
+                        lemma, pos, n_synsets = fields[0], fields[1], int(fields[2])
+                        first = 6 + int(fields[3])
+                        offsets = [int(x) for x in fields[first : first + n_synsets]]
+                        self._lemma_pos_offset_map[lemma][pos] = offsets
+                        if pos == adj:
+                            sat = self.satellite_offsets
+                            self._lemma_pos_offset_map[lemma][adj_sat] = [
+                                o for o in offsets if o in sat
+                            ]
 
     return FastWordNetReader
 
