@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +55,19 @@ def synset_numbers(wnids: list[str | None], reasons: list[str | None]) -> tuple[
 _STATE: dict[str, Any] = {}
 
 
-def _per_task(function: Any, tasks: list, state: dict[str, Any], workers: int) -> list:
+def _per_task(function: Any, tasks: list, state: dict[str, Any], workers: int) -> Iterator:
     """`function(task)` for every task, in order, in `workers` processes forked with `state`
-    (the large arrays reach the workers through the fork, not through pickles)."""
+    (the large arrays reach the workers through the fork, not through pickles). Results
+    are yielded as they come, so per-task results never pile up."""
     import multiprocessing
 
     _STATE.clear()
     _STATE.update(state)
     if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [function(task) for task in tasks]
+        yield from map(function, tasks)
+        return
     with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-        return pool.map(function, tasks, chunksize=1)
+        yield from pool.imap(function, tasks, chunksize=1)
 
 
 def _count_task(task: Any) -> np.ndarray:
@@ -253,11 +256,12 @@ def write_labels(
     folder.mkdir(parents=True, exist_ok=True)
     inverse_sqrt = 1.0 / np.sqrt(np.where(kept_counts > 0, kept_counts, 1))
     state = {"pairs": pairs, "inverse_sqrt": inverse_sqrt}
-    sums = _per_task(_weight_sum_task, pairs.tasks, state, workers)
+    sums = list(_per_task(_weight_sum_task, pairs.tasks, state, workers))  # 2 numbers a task
     n_kept = sum(n for _, n in sums)
     state["mean"] = math.fsum(s for s, _ in sums) / n_kept if n_kept else 1.0
     state |= {"folder": folder, "wnids": pa.array(wnids, pa.string())}
-    _per_task(_write_task, pairs.tasks, state, workers)
+    for _ in _per_task(_write_task, pairs.tasks, state, workers):
+        pass
 
 
 def build_arrays(
