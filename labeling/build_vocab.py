@@ -111,13 +111,23 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
     spill = root.root / ".duckdb-tmp-build-vocab"  # DuckDB and the array path spill here
     shutil.rmtree(spill, ignore_errors=True)
-    con = duckdb.connect(config={"memory_limit": opts.memory_limit, "temp_directory": str(spill)})
-    con.execute("SET enable_progress_bar = false")
+    opened: list[Any] = []
+
+    def connect() -> Any:
+        con = duckdb.connect(
+            config={"memory_limit": opts.memory_limit, "temp_directory": str(spill)}
+        )
+        con.execute("SET enable_progress_bar = false")
+        opened.append(con)
+        return con
+
     try:
         if opts.engine == "arrays" and opts.source == "hashtags" and not opts.context_senses:
-            counts, mapper, write_labels = _build_from_arrays(opts, con, metadata_glob, spill)
+            # DuckDB opens after the scan: its threads must not exist when workers fork
+            counts, mapper, write_labels = _build_from_arrays(opts, connect, metadata_glob, spill)
         else:
-            counts, mapper, write_labels = _build_in_sql(opts, con, metadata_glob)
+            counts, mapper, write_labels = _build_in_sql(opts, connect(), metadata_glob)
+        con = opened[0]
         clock = time.perf_counter()
         with staged_dir(root.vocab) as vocab_dir:
             with staged_dir(root.labels) as labels_dir:
@@ -129,7 +139,8 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
             write_meta(vocab_dir, config=opts, counts=counts, started=started)
         counts["seconds_by_step"]["write"] = round(time.perf_counter() - clock, 3)
     finally:
-        con.close()
+        for con in opened:
+            con.close()
         shutil.rmtree(spill, ignore_errors=True)
     return counts
 
@@ -158,20 +169,23 @@ def _build_in_sql(opts: BuildVocabOptions, con: Any, metadata_glob: str) -> tupl
     return counts, mapper, lambda folder: vocab.write_labels(con, folder / LABELS_PART)
 
 
-def _build_from_arrays(opts: BuildVocabOptions, con: Any, metadata_glob: str, spill: Path) -> tuple:
+def _build_from_arrays(
+    opts: BuildVocabOptions, connect: Any, metadata_glob: str, spill: Path
+) -> tuple:
     """The array path: (counts, mapper, write_labels(folder)); one part per metadata row
     group (`label_arrays.write_labels`).
 
     Timeline: the scan workers start; at the first new tags this process loads WordNet
     (`load_wordnet`) and forks a `MappingPool` that maps each batch of new tags while the
     scan goes on. `count_hashtags` is the scan's wall time (the load included);
-    `map_hashtags` only the wait for the mapping after the scan ended."""
+    `map_hashtags` only the wait for the mapping after the scan ended. `connect()` opens
+    DuckDB only then, so no DuckDB thread exists when those workers fork."""
     import glob
 
     from labeling import label_arrays, tag_pairs
     from labeling.tag_map_pool import MappingPool
 
-    workers = os.cpu_count() or 1
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     seconds: dict[str, float] = {"load_wordnet": 0.0}
     state: dict[str, Any] = {"mapper": None, "pool": None}
 
@@ -207,7 +221,7 @@ def _build_from_arrays(opts: BuildVocabOptions, con: Any, metadata_glob: str, sp
         "hashtags_mapped": sum(r is None for r in mapped["reason"]),
     }
     counts |= label_arrays.build_arrays(
-        con, pairs, mapped, labels, min_count=opts.min_count,
+        connect(), pairs, mapped, labels, min_count=opts.min_count,
         max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed, workers=workers,
     )  # fmt: skip
     counts["seconds_by_step"] = {**seconds, **counts["seconds_by_step"]}
