@@ -1,7 +1,8 @@
 """Bench 2: `curate build-vocab` end to end on N generated captions vs a naive Python loop.
 
-    .venv/bin/python -m bench.build_vocab_throughput --captions 10000000   # ~2-4 min
+    .venv/bin/python -m bench.build_vocab_throughput --captions 10000000   # ~2-3 min
     .venv/bin/python -m bench.build_vocab_throughput --captions 1000000    # ~40 s
+    ... --engine sql   # the DuckDB path (`build-vocab --engine sql`), ~3x slower
 
 Captions are generated in DuckDB (no Python loop): each draws 0-7 hashtags (mean ~3, 1 in 8
 none) from a pool of ~100k distinct tags by a Zipf law (rank r with probability ~ 1/r,
