@@ -210,8 +210,17 @@ def _weight_sum_task(task: Any) -> tuple[float, int]:
     return math.fsum(raw), len(raw)
 
 
+def _regroup(offsets: np.ndarray, values: np.ndarray, order: np.ndarray) -> tuple:
+    """Lists (offsets [N+1], values) in a new row order: (offsets, values) permuted."""
+    lengths = np.diff(offsets)[order]
+    new_offsets = np.r_[0, np.cumsum(lengths)].astype(np.int32)
+    shift = np.repeat(offsets[:-1][order] - new_offsets[:-1], lengths)
+    return new_offsets, values[np.arange(new_offsets[-1]) + shift]
+
+
 def _write_task(task: Any) -> int:
-    """Write one labels part (module docstring of `write_labels`); return its rows."""
+    """Write one labels part (module docstring of `write_labels`); return its rows.
+    Rows are put in uid order on the integer arrays, before any string list is built."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -221,22 +230,21 @@ def _write_task(task: Any) -> int:
         samples, starts, classes = saved["samples"], saved["starts"], saved["classes"]
         keep, tag_rows, tag_ids = saved["keep"], saved["tag_rows"], saved["tag_ids"]
         weight = np.where(keep, _raw_weights(saved, _STATE["inverse_sqrt"]) / _STATE["mean"], 0.0)
-    class_offsets = pa.array(np.r_[starts, len(classes)].astype(np.int32))
-    tag_offsets = np.searchsorted(tag_rows, np.r_[samples, samples[-1] + 1] if len(samples) else 0)
     uids = read_column(task, "uid").take(pa.array(samples, pa.int32())).cast(pa.string())
+    order = pc.sort_indices(uids).to_numpy()
+    class_offsets, classes = _regroup(np.r_[starts, len(classes)], classes, order)
+    tag_offsets = np.searchsorted(tag_rows, np.r_[samples, samples[-1] + 1] if len(samples) else 0)
+    tag_offsets, tag_ids = _regroup(np.atleast_1d(tag_offsets), tag_ids, order)
     table = pa.table(
         {
-            "uid": uids,
+            "uid": uids.take(pa.array(order)),
             "class_ids": pa.ListArray.from_arrays(class_offsets, pa.array(classes, pa.int32())),
             "wnids": pa.ListArray.from_arrays(class_offsets, _STATE["wnids"].take(classes)),
-            "hashtags": pa.ListArray.from_arrays(
-                pa.array(np.atleast_1d(tag_offsets).astype(np.int32)), pairs.values.take(tag_ids)
-            ),
-            "keep": pa.array(keep, pa.bool_()),
-            "weight": pa.array(weight.astype(np.float32)),
+            "hashtags": pa.ListArray.from_arrays(tag_offsets, pairs.values.take(tag_ids)),
+            "keep": pa.array(keep[order], pa.bool_()),
+            "weight": pa.array(weight[order].astype(np.float32)),
         }
     )
-    table = table.take(pc.sort_indices(table["uid"]))
     pq.write_table(table, _STATE["folder"] / f"part-{task.index:05d}.parquet")
     return len(table)
 

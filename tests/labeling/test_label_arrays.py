@@ -123,3 +123,14 @@ def test_killed_run_then_rerun_equals_clean_run(tmp_path, mapper):
     assert main(["--root", str(tmp_path / "clean")]) == 0
     assert outputs(killed) == outputs(tmp_path / "clean")
     assert sorted(p.name for p in killed.iterdir()) == ["labels", "metadata", "vocab"]
+
+
+def test_row_group_without_labels_writes_an_empty_part(tmp_path, mapper):
+    unlabeled = ["no tags here", None, "#love #2019", "a#cat"] * 100
+    captions = corpus(400) + unlabeled  # files of 400: the second has no label
+    write_parts(tmp_path, captions, files=2, row_group=400)
+    assert main(["--root", str(tmp_path)]) == 0
+    parts = sorted((tmp_path / "labels").glob("part-*.parquet"))
+    rows = [pq.read_table(p).num_rows for p in parts]
+    assert len(parts) == 2 and rows[0] > 200 and rows[1] == 0
+    assert pq.read_table(parts[1]).schema == pq.read_table(parts[0]).schema
