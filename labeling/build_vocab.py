@@ -175,7 +175,7 @@ def _build_from_arrays(
     """The array path: (counts, mapper, write_labels(folder)); one part per metadata row
     group (`label_arrays.write_labels`).
 
-    Timeline: the scan workers start; at the first new tags this process loads WordNet
+    Timeline: the scan workers start; meanwhile this process loads WordNet
     (`load_wordnet`) and forks a `MappingPool` that maps each batch of new tags while the
     scan goes on. `count_hashtags` is the scan's wall time (the load included);
     `map_hashtags` only the wait for the mapping after the scan ended. `connect()` opens
@@ -204,7 +204,7 @@ def _build_from_arrays(
     try:
         clock = time.perf_counter()
         paths = sorted(glob.glob(metadata_glob))
-        pairs = tag_pairs.scan_metadata(paths, spill / "pairs", workers, on_new_tags)
+        pairs = tag_pairs.scan_metadata(paths, spill / "pairs", workers, on_new_tags, load)
         seconds["count_hashtags"] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
         mapper = load()

@@ -117,13 +117,15 @@ def _read_scan(path: Path) -> tuple[np.ndarray, np.ndarray, Any]:
         return saved["rows"], saved["ids"], values
 
 
-def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple[int, Path]]:
-    """(task index, scan file) per task as they finish. Workers write their results to
-    disk, so nothing queues up in this process while it is busy (loading WordNet)."""
+def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple | None]:
+    """None once the workers run, then (task index, scan file) per task as they finish.
+    Workers write their results to disk, so nothing queues up in this process while it
+    is busy (loading WordNet)."""
     import functools
 
     scan = functools.partial(scan_task, spill=spill)
     if workers <= 1 or len(tasks) <= 1:
+        yield None
         yield from map(scan, tasks)
         return
     import multiprocessing
@@ -133,7 +135,9 @@ def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple
     # re-creates its thread pools after a fork); DuckDB only in a fresh connection.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with multiprocessing.get_context(method).Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap_unordered(scan, tasks)
+        results = pool.imap_unordered(scan, tasks)
+        yield None
+        yield from results
 
 
 def scan_metadata(
@@ -141,8 +145,10 @@ def scan_metadata(
     spill: Path,
     workers: int | None = None,
     on_new_tags: Callable[[int, Any], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> TagPairs:
-    """Scan every caption of `paths` (module docstring); `workers` defaults to the cores."""
+    """Scan every caption of `paths` (module docstring); `workers` defaults to the cores.
+    `on_start()` runs here once the workers have their tasks (work to overlap the scan)."""
     import pyarrow as pa
 
     tasks = plan_tasks(paths)
@@ -151,7 +157,12 @@ def scan_metadata(
     chunks = []
     counts = np.zeros(0, np.int64)
     with_tag = 0
-    for index, path in _results(tasks, spill, workers or os.cpu_count() or 1):
+    for result in _results(tasks, spill, workers or os.cpu_count() or 1):
+        if result is None:
+            if on_start is not None:
+                on_start()
+            continue
+        index, path = result
         rows, ids, values = _read_scan(path)
         texts = values.to_pylist()
         to_global = np.fromiter(map(ids_of.get, texts, repeat(-1)), np.int32, len(texts))
