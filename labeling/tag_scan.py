@@ -13,12 +13,15 @@ test_tag_scan.py` compares both on hostile captions): `#` followed by a maximal 
 none of those and not `/` or `&`. Null captions have no tags.
 
 How. Everything is byte arithmetic over the batch's UTF-8 buffer, never a Python loop per
-caption: `#` bytes by comparison, the run after each `#` by stepping all runs at once
-through a 256-entry byte class table (ASCII letters, digits, `_`, and every byte >= 0x80,
-since a UTF-8 sequence is all high bytes and a run therefore never splits a character),
-the caption of each `#` by `searchsorted` over the offsets, runs clipped at caption ends.
-Runs become a string-view array that points into the buffer (no copy of the tag bytes) and
-Arrow's hash kernel numbers them. Non-ASCII is decided exactly and only where it occurs:
+caption. One pass classes every byte (ASCII letters, digits, `_`, and every byte >= 0x80,
+since a UTF-8 sequence is all high bytes and a run therefore never splits a character) and
+lists the positions of the bytes that can end a run ("stops"); the `#` bytes are the stops
+holding `#`; each run ends at the first stop after its `#` (`searchsorted`), clipped at
+its caption's end (the caption of each `#` by `searchsorted` over the offsets). Runs of
+up to 16 bytes (~95% of real tags) are numbered by Arrow's hash kernel over a 16-byte
+key: the run's bytes read as two little-endian words and zero-padded (no tag byte is 0, so
+the key is the run); longer runs are copied out as strings and hashed as such. Non-ASCII is
+decided exactly and only where it occurs:
 a distinct run holding a non-ASCII character is cut at its first character that is no tag
 character, and a `#` after a non-ASCII character looks that character up; both look-ups
 use the same RE2 character class in DuckDB (`is_tag_char`), so Unicode tables cannot
@@ -37,11 +40,9 @@ HASH, SLASH, AMPERSAND = ord("#"), ord("/"), ord("&")
 TAG_BYTE = np.zeros(256, np.bool_)
 TAG_BYTE[np.frombuffer(b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)] = True  # fmt: skip  # noqa: E501
 TAG_BYTE[0x80:] = True
-# PAIR_STEP[b0 | b1 << 8]: how many of b0, b1 are tag bytes before the first that is not.
-_LOW, _HIGH = TAG_BYTE[np.arange(1 << 16) & 0xFF], TAG_BYTE[np.arange(1 << 16) >> 8]
-PAIR_STEP = (_LOW * (1 + _HIGH)).astype(np.uint8)
-STEPS_IN_LOCKSTEP = 16  # x 4 bytes; longer runs (rare) finish one by one over their caption
-INLINE = 12  # Arrow string views hold up to 12 bytes inline
+KEY_BYTES = 16  # runs up to this long are hashed as a fixed-size key, longer ones as strings
+# WORD_MASK[k]: the low k bytes of a little-endian 64-bit word (k = 0..8)
+WORD_MASK = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)
 
 
 @dataclass(frozen=True)
@@ -111,34 +112,75 @@ def _unaligned(data: np.ndarray, dtype: type) -> np.ndarray:
     return np.ndarray((len(data) - size + 1,), dtype, buffer=data, strides=(1,))
 
 
-def _run_ends(data: np.ndarray, starts: np.ndarray, limits: np.ndarray) -> np.ndarray:
-    """End of the tag-byte run beginning at each start, not past its limit (int64 [H]).
+def tag_bytes(body: np.ndarray) -> np.ndarray:
+    """`TAG_BYTE[body]` by SIMD comparisons (a 256-entry table look-up per byte is ~3x
+    slower): letters (ASCII case folded by `| 0x20`), digits, `_`, bytes >= 0x80."""
+    letter = np.subtract(body | np.uint8(0x20), np.uint8(ord("a")), dtype=np.uint8) < 26
+    digit = np.subtract(body, np.uint8(ord("0")), dtype=np.uint8) < 10
+    return letter | digit | (body == ord("_")) | (body >= 0x80)
 
-    All runs advance in lockstep up to four bytes per step: the 4-byte word at each run's
-    end is split in two halves, and `PAIR_STEP` says how many bytes of a half are tag bytes
-    before the first that is not (2, 1 or 0). A run that has stopped stays put (its next
-    byte is no tag byte), so steps need no mask; finished runs are dropped every few steps.
-    """
-    words = _unaligned(data, np.uint32)
-    ends = starts.copy()
-    live = np.arange(len(starts))
-    at, limit = ends.copy(), limits
-    for step in range(STEPS_IN_LOCKSTEP):
-        word = words[at]
-        low = PAIR_STEP[word & 0xFFFF]
-        advance = low + (low == 2) * PAIR_STEP[word >> 16]
-        at += np.minimum(advance, limit - at)
-        if step % 2 == 1:
-            moving = (PAIR_STEP[words[at] & 0xFFFF] > 0) & (at < limit)
-            ends[live] = at
-            live, at, limit = live[moving], at[moving], limit[moving]
-            if len(live) == 0:
-                return ends
-    ends[live] = at
-    for i in live:  # long runs: one vectorised search each, bounded by the caption
-        rest = ~TAG_BYTE[data[ends[i] : limits[i]]]
-        ends[i] += int(np.argmax(rest)) if rest.any() else len(rest)
-    return ends
+
+def _stops(body: np.ndarray) -> np.ndarray:
+    """Positions of the bytes that are no tag bytes, then len(body) (int64 [K + 1])."""
+    stops = np.flatnonzero(~tag_bytes(body))
+    return np.append(stops, len(body))
+
+
+def _short_keys(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Any:
+    """Runs of <= `KEY_BYTES` bytes as a pa.binary(16) array: their bytes, zero-padded."""
+    import pyarrow as pa
+
+    words = _unaligned(data, np.dtype("<u8"))
+    keys = np.empty((len(starts), 2), np.dtype("<u8"))
+    np.bitwise_and(words[starts], WORD_MASK[np.minimum(lengths, 8)], out=keys[:, 0])
+    np.bitwise_and(words[starts + 8], WORD_MASK[np.clip(lengths - 8, 0, 8)], out=keys[:, 1])
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(KEY_BYTES), len(keys), [None, pa.py_buffer(keys)]
+    )
+
+
+def _key_strings(keys: Any) -> Any:
+    """A pa.binary(16) array of zero-padded runs back to a pa.string array."""
+    import pyarrow as pa
+
+    raw = np.frombuffer(keys.buffers()[1], np.uint8)
+    raw = raw[keys.offset * KEY_BYTES : (keys.offset + len(keys)) * KEY_BYTES]
+    filled = raw.reshape(-1, KEY_BYTES) != 0  # a run's bytes, then zeros
+    offsets = np.zeros(len(keys) + 1, np.int32)
+    np.cumsum(filled.sum(axis=1), out=offsets[1:])
+    text = raw[filled.ravel()]
+    return pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(text))
+
+
+def _copied_strings(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Any:
+    """The runs data[start:start+length] copied into a pa.string array."""
+    import pyarrow as pa
+
+    offsets = np.zeros(len(starts) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    shift = np.repeat(starts - offsets[:-1], lengths)
+    text = data[np.arange(offsets[-1]) + shift]
+    return pa.LargeStringArray.from_buffers(
+        len(starts), pa.py_buffer(offsets), pa.py_buffer(text)
+    ).cast(pa.string())
+
+
+def _number_runs(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple:
+    """(run ids int64 [M], distinct runs pa.string [V]): equal runs share an id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    short = lengths <= KEY_BYTES
+    ids = np.empty(len(starts), np.int64)
+    encoded = pc.dictionary_encode(_short_keys(data, starts[short], lengths[short]))
+    ids[short] = encoded.indices.to_numpy()
+    values = [_key_strings(encoded.dictionary)]
+    if not short.all():
+        long = ~short
+        more = pc.dictionary_encode(_copied_strings(data, starts[long], lengths[long]))
+        ids[long] = more.indices.to_numpy() + len(values[0])
+        values.append(more.dictionary)
+    return ids, pa.concat_arrays(values) if len(values) > 1 else values[0]
 
 
 def _prev_char_allows(data: np.ndarray, hashes: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -156,24 +198,6 @@ def _prev_char_allows(data: np.ndarray, hashes: np.ndarray, first: np.ndarray) -
         chars = [bytes(data[s:e]).decode("utf-8") for s, e in zip(starts, ends, strict=True)]
         ok[wide] = ~np.array(is_tag_char(chars), dtype=np.bool_)
     return ok
-
-
-def _views(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Arrow string-view structs (int32 [M, 4]) of the runs data[start:start+length]:
-    length, then the bytes inline when <= 12, else a 4-byte prefix, buffer 0, offset."""
-    words = _unaligned(data, np.uint32)
-    views = np.zeros((len(starts), 4), np.int32)
-    views[:, 0] = lengths
-    for k in range(3):
-        word = words[starts + 4 * k]
-        keep = np.clip(lengths - 4 * k, 0, 4).astype(np.uint64)
-        mask = ((np.uint64(1) << (keep * np.uint64(8))) - np.uint64(1)).astype(np.uint32)
-        views[:, 1 + k] = (word & mask).view(np.int32)
-    long = lengths > INLINE
-    views[long, 2] = 0  # buffer index
-    views[long, 3] = starts[long]
-    # a long view's bytes 4..8 are its first four bytes: already in word 0 unmasked
-    return views
 
 
 def _distinct_per_row(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -206,9 +230,10 @@ def scan_captions(captions: Any) -> CaptionTags:
         captions = captions.cast(pa.string())
     offsets, data = _offsets_and_data(captions)
     body = data[: len(data) - 16]
-    hashes = np.flatnonzero(body == HASH)
+    stops = _stops(body)
+    hashes = stops[:-1][body[stops[:-1]] == HASH]
     rows = np.searchsorted(offsets, hashes, side="right") - 1
-    ends = _run_ends(data, hashes + 1, offsets[rows + 1])
+    ends = np.minimum(stops[np.searchsorted(stops, hashes + 1)], offsets[rows + 1])
     lengths = ends - hashes - 1
     ok = (lengths > 0) & _prev_char_allows(data, hashes, hashes == offsets[rows])
     if captions.null_count:
@@ -217,13 +242,7 @@ def scan_captions(captions: Any) -> CaptionTags:
     empty = CaptionTags(np.zeros(0, np.int32), np.zeros(0, np.int32), pa.array([], pa.string()))
     if len(hashes) == 0:
         return empty
-    views = _views(data, hashes + 1, lengths)
-    runs = pa.Array.from_buffers(
-        pa.string_view(), len(views), [None, pa.py_buffer(views), pa.py_buffer(data)]
-    )
-    encoded = pc.dictionary_encode(runs)
-    raw = encoded.dictionary.cast(pa.string())
-    run_ids = encoded.indices.to_numpy()
+    run_ids, raw = _number_runs(data, hashes + 1, lengths)
     # Runs with non-ASCII bytes: cut at the first character that is no tag character.
     wide = np.flatnonzero(~pc.string_is_ascii(raw).to_numpy(zero_copy_only=False))
     if len(wide):
