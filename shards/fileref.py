@@ -77,11 +77,12 @@ def stored_bytes(row: dict[str, Any], reader: FileRefReader) -> bytes:
 
 
 class FileRefReader:
-    """Reads `FileRef`s, keeping up to `OPEN_FILES` files open; checks each file's size and
-    mtime once, when it is opened. Use as a context manager (closes the files)."""
+    """Reads `FileRef`s, keeping up to `OPEN_FILES` files open. The file's size and mtime,
+    read once when it is opened, must equal every ref's record of them (refs to members of
+    one tar hashed before and after a rewrite disagree). Use as a context manager."""
 
     def __init__(self) -> None:
-        self._open: OrderedDict[str, int] = OrderedDict()
+        self._open: OrderedDict[str, tuple[int, int, int]] = OrderedDict()  # fd, size, mtime
 
     def read(self, ref: FileRef) -> bytes:
         fd = self._fd(ref)
@@ -91,32 +92,36 @@ class FileRefReader:
         return data
 
     def _fd(self, ref: FileRef) -> int:
-        fd = self._open.get(ref.path)
-        if fd is not None:
+        opened = self._open.get(ref.path)
+        if opened is None:
+            opened = self._open_file(ref.path)
+        else:
             self._open.move_to_end(ref.path)
-            return fd
+        fd, size, mtime_ns = opened
+        if (size, mtime_ns) != (ref.file_bytes, ref.mtime_ns):
+            raise SourceChanged(
+                f"{ref.path} changed since curate shard hashed it (size {ref.file_bytes} ->"
+                f" {size}, mtime_ns {ref.mtime_ns} -> {mtime_ns}); run it again"
+            )
+        return fd
+
+    def _open_file(self, path: str) -> tuple[int, int, int]:
         try:
-            fd = os.open(ref.path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY)
         except OSError as err:
             raise SourceChanged(
-                f"{ref.path} disappeared since curate shard hashed it"
+                f"{path} disappeared since curate shard hashed it"
                 f" ({type(err).__name__}); run it again"
             ) from err
         stat = os.fstat(fd)
-        if (stat.st_size, stat.st_mtime_ns) != (ref.file_bytes, ref.mtime_ns):
-            os.close(fd)
-            raise SourceChanged(
-                f"{ref.path} changed since curate shard hashed it (size {ref.file_bytes} ->"
-                f" {stat.st_size}, mtime_ns {ref.mtime_ns} -> {stat.st_mtime_ns}); run it again"
-            )
-        self._open[ref.path] = fd
+        self._open[path] = (fd, stat.st_size, stat.st_mtime_ns)
         if len(self._open) > OPEN_FILES:
-            os.close(self._open.popitem(last=False)[1])
-        return fd
+            os.close(self._open.popitem(last=False)[1][0])
+        return self._open[path]
 
     def close(self) -> None:
         while self._open:
-            os.close(self._open.popitem()[1])
+            os.close(self._open.popitem()[1][0])
 
     def __enter__(self) -> FileRefReader:
         return self

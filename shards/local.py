@@ -38,7 +38,7 @@ import os
 import shutil
 import tarfile
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -73,21 +73,30 @@ def file_uri_to_path(url: str) -> Path:
     return Path(url2pathname(unquote(parsed.path)))
 
 
-_TAR_INDEX: dict[tuple[Path, int, int], dict[str, tuple[int, int]]] = {}
+TAR_INDEX_LIMIT = 64  # tars whose member index is kept (an index: ~100 bytes per member)
+_TAR_INDEX: OrderedDict[tuple[Path, int, int], dict[str, tuple[int, int]]] = OrderedDict()
 _TAR_INDEX_LOCK = threading.Lock()
 
 
-def tar_member_index(path: Path, size: int, mtime_ns: int) -> dict[str, tuple[int, int]]:
-    """member name -> (data offset, size) of the regular files in the tar at `path`, cached
-    per (path, size, mtime_ns) so that a tar rewritten in place is indexed again."""
-    key = (path, size, mtime_ns)
+def tar_member_index(path: Path, fd: int) -> dict[str, tuple[int, int]]:
+    """member name -> (data offset, size) of the regular files in the tar open as `fd`
+    (indexed from that very file, not from `path` opened again), cached per (path, size,
+    mtime_ns) for the `TAR_INDEX_LIMIT` most recent tars; a tar rewritten in place is
+    indexed again and its old index dropped."""
+    stat = os.fstat(fd)
+    key = (path, stat.st_size, stat.st_mtime_ns)
     with _TAR_INDEX_LOCK:
-        if key not in _TAR_INDEX:
-            with tarfile.open(path) as tar:
-                _TAR_INDEX[key] = {
-                    m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()
-                }
-        return _TAR_INDEX[key]
+        if key in _TAR_INDEX:
+            _TAR_INDEX.move_to_end(key)
+            return _TAR_INDEX[key]
+        with os.fdopen(os.dup(fd), "rb") as file, tarfile.open(fileobj=file) as tar:
+            index = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+        for stale in [k for k in _TAR_INDEX if k[0] == path]:
+            del _TAR_INDEX[stale]
+        _TAR_INDEX[key] = index
+        while len(_TAR_INDEX) > TAR_INDEX_LIMIT:
+            _TAR_INDEX.popitem(last=False)
+        return index
 
 
 def read_source(url: str) -> tuple[bytes, FileRef] | str:
@@ -102,7 +111,7 @@ def read_source(url: str) -> tuple[bytes, FileRef] | str:
             stat = os.fstat(fd)
             offset, size = 0, stat.st_size
             if member:
-                index = tar_member_index(path, stat.st_size, stat.st_mtime_ns)
+                index = tar_member_index(path, fd)
                 if member not in index:
                     return f"KeyError: no member {member!r} in {path}"
                 offset, size = index[member]

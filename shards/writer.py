@@ -23,8 +23,10 @@ byte-reproducible: fixed mtime, owner and mode, so the same samples give the sam
 The bytes are exactly those of `tarfile` in PAX format (plain ustar blocks for short ASCII
 names), written directly, one `os.writev` per sample. A finished tar's sidecar and sha256
 (of the file as written) are made on a background thread while the next shard is written;
-`writer.shards` waits for them. Each file is written under a temporary name and renamed
-when complete.
+`writer.shards` waits for them; a failed seal stops the writer (at the next shard, or at
+`close`) and no seal runs on after the error. Each file is written under a temporary name
+and renamed when complete, so a tar may stand complete before its sidecar does: the caller
+publishes the folder (shards.build renames the staged folder) only after `close`.
 """
 
 from __future__ import annotations
@@ -248,11 +250,15 @@ class ShardWriter:
 
     def close(self) -> list[ShardInfo]:
         """Finish the last (short) shard; return all shards of this split in order."""
-        if self._tar is not None:
-            self._finish()
-        shards = self.shards
-        if self._sealer is not None:
-            self._sealer.shutdown()
+        failed = True
+        try:
+            if self._tar is not None:
+                self._finish()
+            shards = self.shards
+            failed = False
+        finally:  # no seal may run on after a failure (the folder is about to be removed)
+            if self._sealer is not None:
+                self._sealer.shutdown(wait=True, cancel_futures=failed)
         return shards
 
     def __enter__(self) -> ShardWriter:
@@ -295,6 +301,9 @@ class ShardWriter:
         # hashlib release the GIL for most of their work.
         if self._sealer is None:
             self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-seal")
+        for *_, earlier in self._done:  # a failed seal (disk full…) stops the run here
+            if earlier.done() and earlier.exception() is not None:
+                raise earlier.exception()
         sha256 = self._sealer.submit(_seal, tar_path, columns)
         self._done.append((name, count, self._tar.offset, sha256))
         self._tar, self._tmp, self._columns = None, None, {}

@@ -55,6 +55,24 @@ def test_changed_source_raises(tmp_path: Path, change: str) -> None:
         reader.read(ref)
 
 
+def test_every_ref_to_an_open_file_is_checked(tmp_path: Path) -> None:
+    """Two members of one tar hashed before and after the tar was rewritten: whichever is
+    read first, the other is refused (the open file's stat no longer matches its record)."""
+    import dataclasses
+
+    path = tmp_path / "a.jpg"
+    path.write_bytes(image_bytes(1))
+    read = read_source(path.as_uri())
+    assert not isinstance(read, str)
+    old = read[1]
+    new = dataclasses.replace(old, mtime_ns=old.mtime_ns + 1_000_000)
+    os.utime(path, ns=(new.mtime_ns,) * 2)
+    with FileRefReader() as reader:
+        assert reader.read(new) == image_bytes(1)
+        with pytest.raises(SourceChanged, match="mtime_ns"):
+            reader.read(old)
+
+
 def test_a_reader_reopens_after_eviction(tmp_path: Path) -> None:
     from shards import fileref
 

@@ -176,3 +176,33 @@ def test_decontaminate_reads_passthrough_images_from_their_files(tmp_path: Path)
     assert sum(s == "success" for s in status.values()) == 5
     counts = json.loads((root / "shards/meta.json").read_text())["counts"]
     assert counts["near_eval_duplicates"] == 1 and counts["duplicate_images"] == 1
+
+
+def test_tar_member_index_follows_a_rewritten_tar_and_stays_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import os
+    import tarfile
+
+    from shards import local
+
+    def write_tar(path: Path, payload: bytes, mtime_ns: int) -> None:
+        with tarfile.open(path, "w") as tar:
+            info = tarfile.TarInfo("a.jpg")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+
+    monkeypatch.setattr(local, "_TAR_INDEX", local.OrderedDict())
+    monkeypatch.setattr(local, "TAR_INDEX_LIMIT", 3)
+    path = tmp_path / "w.tar"
+    write_tar(path, b"first", 1_000_000_000)
+    assert local.read_bytes(f"{path.as_uri()}#a.jpg") == b"first"
+    write_tar(path, b"second one", 2_000_000_000)  # rewritten in place
+    assert local.read_bytes(f"{path.as_uri()}#a.jpg") == b"second one"
+    assert [key[0] for key in local._TAR_INDEX] == [path]  # the old index is gone
+    for i in range(5):
+        write_tar(tmp_path / f"{i}.tar", bytes([i]) * 3, 1_000_000_000)
+        assert local.read_bytes(f"{(tmp_path / f'{i}.tar').as_uri()}#a.jpg") == bytes([i]) * 3
+    assert [key[0].name for key in local._TAR_INDEX] == ["2.tar", "3.tar", "4.tar"]

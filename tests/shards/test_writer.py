@@ -107,6 +107,33 @@ def test_error_leaves_no_partial_shard(tmp_path: Path) -> None:
     ]
 
 
+def test_failed_seal_stops_the_writer_and_no_seal_runs_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    import shards.writer as writer_module
+
+    seal = writer_module._seal
+
+    def failing_seal(tar_path: Path, columns: dict) -> str:
+        if tar_path.name == "train-000000.tar":
+            raise OSError(28, "No space left on device")
+        time.sleep(0.05)
+        return seal(tar_path, columns)
+
+    monkeypatch.setattr(writer_module, "_seal", failing_seal)
+    with pytest.raises(OSError, match="No space"), ShardWriter(tmp_path, "train", 1) as writer:
+        for i in range(50):
+            writer.write(sample(i))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len([f for f in files if f.endswith(".tar")]) < 50  # stopped early, not at close
+    time.sleep(0.3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files  # nothing written afterwards
+    assert not [t for t in threading.enumerate() if t.name.startswith("shard-seal")]
+
+
 @pytest.mark.parametrize(
     ("name", "size"),
     [("0123abcd.jpg", 0), ("k.txt", 511), ("k.json", 512), ("x" * 100, 70_000),
