@@ -12,7 +12,6 @@ The MAWS shapes (ViT-2B, ViT-6.5B) are here as well; build them under
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -81,31 +80,9 @@ def check_image_size(name: str, image_size: int) -> None:
         )
 
 
-@functools.cache
 def matmul_patch_embed() -> type:
-    """timm's `PatchEmbed` with its stride = kernel convolution computed as one matmul.
-
-    Non-overlapping P x P patches make the convolution a matmul of the flattened patches
-    [N, L, C*P*P] (flattened in (c, kh, kw) order, as the kernel is) with the kernel
-    [D, C*P*P]. Same parameters under the same names (`proj.weight` [D, C, P, P],
-    `proj.bias`), same output [N, L, D], so checkpoints load in plain timm. Why: cuDNN's
-    convolution at this shape (C=3, 16 x 16 stride 16) runs 20x below the matmul rate on an
-    H100 (2 ms vs 0.1 ms for 256 images at 224 px, forward alone).
-    """
-    import torch.nn.functional as F
-    from timm.layers import PatchEmbed
-
-    class MatmulPatchEmbed(PatchEmbed):
-        def forward(self, x: Any) -> Any:
-            n, c, h, w = x.shape
-            p, q = self.patch_size
-            exact = (h, w) == tuple(self.img_size) or not self.strict_img_size
-            if self.dynamic_img_pad or not self.flatten or not exact or h % p or w % q:
-                return super().forward(x)  # the general path (and its shape errors)
-            patches = x.reshape(n, c, h // p, p, w // q, q).permute(0, 2, 4, 1, 3, 5)
-            patches = patches.reshape(n, (h // p) * (w // q), c * p * q)
-            kernel = self.proj.weight.reshape(self.proj.out_channels, c * p * q)
-            return self.norm(F.linear(patches, kernel, self.proj.bias))
+    """The patch embedding `create_encoder` uses (train.patch_embed; imports timm)."""
+    from train.patch_embed import MatmulPatchEmbed
 
     return MatmulPatchEmbed
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -126,8 +127,9 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
         if dist.is_main:
             if saved:
                 state.truncate_log(run_dir / LOG_NAME, start_step)
-            else:
-                (run_dir / LOG_NAME).write_text("")  # a fresh run starts a fresh log
+            else:  # a fresh run starts a fresh log, and TensorBoard shows it alone
+                (run_dir / LOG_NAME).write_text("")
+                shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
 
         torch.manual_seed(opts.seed)  # the same initial weights on every rank
         module = task.build()

@@ -87,3 +87,17 @@ def test_encoder_uses_matmul_patch_embed_with_timm_keys() -> None:
     plain = VisionTransformer(img_size=32, patch_size=4, num_classes=0, embed_dim=48, depth=2,
                               num_heads=3)  # fmt: skip
     assert plain.load_state_dict(encoder.state_dict(), strict=True)
+
+
+def test_encoder_pickles() -> None:
+    import pickle
+
+    import torch
+
+    from train.models import create_encoder
+
+    encoder = create_encoder("vit_pico_patch4", 32).eval()
+    copy = pickle.loads(pickle.dumps(encoder))
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(copy(images), encoder(images))

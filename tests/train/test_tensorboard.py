@@ -69,3 +69,16 @@ def test_resumed_run_hides_the_steps_it_logs_again(shards_dir: Path, tmp_path: P
     scalars = events.Scalars("train/loss")
     assert [s.step for s in scalars] == [1, 2, 3, 4]
     assert [s.value for s in scalars] == pytest.approx([x["loss"] for x in lines], rel=1e-6)
+
+
+def test_overwritten_run_shows_only_the_new_steps(shards_dir: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    argv = ["wsp", "--shards", str(shards_dir), "--out", str(run), *PICO, "--log-every", "1",
+            "--tensorboard"]  # fmt: skip
+    assert train_cli(argv) == 0
+    assert train_cli([*argv, "--steps", "2", "--overwrite"]) == 0
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("train/loss")] == [1, 2]
