@@ -245,13 +245,11 @@ class HashtagMapper:
         cached per lemma, as many written tags share one lemma (`Dogs`, `dogs`, `dog`)."""
         hit = self._senses.get(lemma)
         if hit is None:
-            synset = self._sense_rule(
-                self._nouns.senses(lemma),
-                lemma,
-                self.is_visual,
-                dominance=self._dominance,
-                breadth=self.breadth,
-            )
+            senses = self._nouns.senses(lemma)
+            # most lemmas have one noun sense, and every rule of SENSE_RULES returns it
+            synset = senses[0] if len(senses) == 1 else self._sense_rule(
+                senses, lemma, self.is_visual, dominance=self._dominance, breadth=self.breadth
+            )  # fmt: skip
             hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
         return hit

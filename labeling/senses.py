@@ -94,6 +94,8 @@ GLOSS_STOPWORDS = frozenset(
 
 # Physical things and signs that WordNet files under a non-visual lexname: comic_book and
 # web_site (noun.communication, hyponyms of object.n.01), street_sign, traffic_light.
+_RANK = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
+
 VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
 
 # (senses, lemma, visual, dominance=..., breadth=...) -> synset; only frequent_visual reads
@@ -236,19 +238,22 @@ def visual_candidates(
     `NounRecord` needs the mapper's), then WordNet's order; then depiction dominance
     (module docstring) moves the `weakly_visual` senses behind the others unless they
     outweigh the best of them `weak_dominance` times (0 turns it off)."""
-    rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
-    order = {s: i for i, s in enumerate(senses)}
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
-    width = breadth or hyponym_count
-    ranked = sorted(
-        pool,
-        key=lambda s: (
-            -tagged_count(s, lemma),
-            rank.get(s.lexname(), len(rank)),
-            -width(s),
-            order[s],
-        ),
-    )
+    if len(pool) > 1:
+        width = breadth or hyponym_count
+        # (count, lexname rank, WordNet order); breadth only decides among equal (count, rank),
+        # so it is computed only there (a walk down the hyponyms each)
+        keys = [(-tagged_count(s, lemma), _RANK.get(s.lexname(), len(_RANK))) for s in pool]
+        tied = {k for k in keys if keys.count(k) > 1}
+        ranked = [
+            s
+            for *_, s in sorted(
+                (*k, -width(s) if k in tied else 0, i, s)
+                for i, (k, s) in enumerate(zip(keys, pool, strict=True))
+            )
+        ]
+    else:
+        ranked = pool
     if weak_dominance <= 0 or not ranked or not weakly_visual(ranked[0]):
         return ranked
     weak = [s for s in ranked if weakly_visual(s)]

@@ -202,3 +202,55 @@ def test_weakly_visual(wn):
     assert weakly_visual(wn.synset("notebook.n.01"))  # noun.communication
     assert not weakly_visual(wn.synset("notebook.n.02"))  # noun.artifact
     assert not weakly_visual(wn.synset("animal.n.01"))  # noun.Tops: the organisms
+
+
+def _candidates_sorting_everything(senses, lemma, visual, breadth):
+    """visual_candidates' order before breadth was made lazy, depiction dominance aside:
+    every candidate's breadth computed, one sort over the full key."""
+    from labeling.senses import common_senses
+
+    rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
+    order = {s: i for i, s in enumerate(senses)}
+    pool = [s for s in common_senses(senses, lemma) if visual(s)]
+    key = lambda s: (-tagged_count(s, lemma), rank.get(s.lexname(), 99), -breadth(s), order[s])  # noqa: E731
+    return sorted(pool, key=key)
+
+
+def test_lazy_breadth_orders_as_the_full_sort(mapper):
+    """Breadth only breaks (count, lexname) ties; on every WordNet noun lemma with 2+ visual
+    senses (a seeded sample of 3000) the order equals sorting with every breadth computed."""
+    import random
+
+    wn = mapper._wn
+    nouns = mapper._nouns
+    lemmas = sorted(
+        n for n in wn.all_lemma_names(pos="n") if len(wn._lemma_pos_offset_map[n]["n"]) > 1
+    )
+    sample = random.Random(3).sample(lemmas, 3000)
+    compared = ties = 0
+    for lemma in sample:
+        senses = nouns.senses(lemma)
+        want = _candidates_sorting_everything(senses, lemma, mapper.is_visual, mapper.breadth)
+        got = visual_candidates(senses, lemma, mapper.is_visual, 0, breadth=mapper.breadth)
+        assert got == want, lemma
+        compared += len(want) > 1
+        keys = [(tagged_count(s, lemma), s.lexname()) for s in want]
+        ties += len(set(keys)) < len(keys)
+    assert compared > 1000 and ties > 300  # the sample does exercise ties
+
+
+@pytest.mark.parametrize("rule", sorted(SENSE_RULES))
+def test_a_lemma_with_one_sense_gets_it_under_every_rule(mapper, rule):
+    """The mapper skips the rule for one-sense lemmas: every rule must return that sense,
+    visual or not, proper name or not."""
+    wn = mapper._wn
+    lemmas = [
+        n for n in sorted(wn.all_lemma_names(pos="n"))[::40] if len(mapper._nouns.senses(n)) == 1
+    ]
+    kinds = set()
+    for lemma in lemmas:
+        (only,) = mapper._nouns.senses(lemma)
+        got = SENSE_RULES[rule]([only], lemma, mapper.is_visual, breadth=mapper.breadth)
+        assert got is only, lemma
+        kinds.add((mapper.is_visual(only), only.names[0][:1].isupper()))
+    assert len(kinds) == 4  # visual and not, capitalised and not
