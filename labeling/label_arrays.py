@@ -204,6 +204,13 @@ LABEL_SCHEMA = (
 )  # fmt: skip
 
 
+# Parquet dictionary pages for every column but `uid`: uids are distinct, so a dictionary
+# only costs hashing until it outgrows its page and falls back (plain is ~5% smaller, too).
+DICT_COLUMNS = [
+    "class_ids.list.element", "wnids.list.element", "hashtags.list.element", "keep", "weight"
+]  # fmt: skip
+
+
 def _weight_sum_task(task: Any) -> tuple[float, int]:
     with np.load(_STATE["pairs"].spill / f"labels-{task.index:06d}.npz") as saved:
         raw = _raw_weights(saved, _STATE["inverse_sqrt"])[saved["keep"]]
@@ -245,7 +252,9 @@ def _write_task(task: Any) -> int:
             "weight": pa.array(weight[order].astype(np.float32)),
         }
     )
-    pq.write_table(table, _STATE["folder"] / f"part-{task.index:05d}.parquet")
+    pq.write_table(
+        table, _STATE["folder"] / f"part-{task.index:05d}.parquet", use_dictionary=DICT_COLUMNS
+    )
     return len(table)
 
 

@@ -100,6 +100,12 @@ def test_array_path_equals_sql_path(tmp_path, mapper, argv):
     for part in parts:
         uids = pq.read_table(part, columns=["uid"]).column(0).to_pylist()
         assert uids == sorted(uids) and len(uids) > 0
+        # uids are distinct: stored plain; the list columns through dictionaries
+        chunks = pq.ParquetFile(part).metadata.row_group(0)
+        encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(6)}
+        assert "RLE_DICTIONARY" not in encodings["uid"]
+        assert "RLE_DICTIONARY" in encodings["hashtags.list.element"]
+        assert "RLE_DICTIONARY" in encodings["wnids.list.element"]
 
 
 def test_killed_run_then_rerun_equals_clean_run(tmp_path, mapper):
