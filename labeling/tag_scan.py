@@ -16,7 +16,7 @@ How. Everything is byte arithmetic over the batch's UTF-8 buffer, never a Python
 caption. One pass classes every byte (ASCII letters, digits, `_`, and every byte >= 0x80,
 since a UTF-8 sequence is all high bytes and a run therefore never splits a character) and
 lists the positions of the bytes that can end a run ("stops"); the `#` bytes are the stops
-holding `#`; each run ends at the first stop after its `#` (`searchsorted`), clipped at
+holding `#`; each run ends at the stop that follows its `#` in that list, clipped at
 its caption's end (the caption of each `#` by `searchsorted` over the offsets). Runs of
 up to 16 bytes (~95% of real tags) are numbered by Arrow's hash kernel over a 16-byte
 key: the run's bytes read as two little-endian words and zero-padded (no tag byte is 0, so
@@ -231,9 +231,10 @@ def scan_captions(captions: Any) -> CaptionTags:
     offsets, data = _offsets_and_data(captions)
     body = data[: len(data) - 16]
     stops = _stops(body)
-    hashes = stops[:-1][body[stops[:-1]] == HASH]
+    at = np.flatnonzero(body[stops[:-1]] == HASH)  # a `#` is a stop: the next stop ends its run
+    hashes = stops[at]
     rows = np.searchsorted(offsets, hashes, side="right") - 1
-    ends = np.minimum(stops[np.searchsorted(stops, hashes + 1)], offsets[rows + 1])
+    ends = np.minimum(stops[at + 1], offsets[rows + 1])
     lengths = ends - hashes - 1
     ok = (lengths > 0) & _prev_char_allows(data, hashes, hashes == offsets[rows])
     if captions.null_count:
