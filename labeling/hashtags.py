@@ -18,6 +18,7 @@ photos), casefold each word, drop pure-digit words. A tag with no letters at all
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -135,6 +136,14 @@ def extract_hashtags(captions: list[str | None]) -> list[list[str]]:
     return [list(dict.fromkeys(tags or [])) for (tags,) in rows]
 
 
+# The boundary rules below on ASCII letters, digits and `_` only (where NFKC is the identity
+# and casefold is lower): `_` separates; a run of capitals before a capital and a lower-case
+# letter is a word (`NYCPhotos`: NYC, Photos); one capital may lead lower-case letters; the
+# rest are runs of capitals, of lower-case letters, of digits. Tested equal to the loop.
+_ASCII_WORD = re.compile(r"[A-Za-z0-9_]+")
+_ASCII_PIECE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
 def _char_kind(ch: str) -> str:
     """'U' upper, 'L' lower (and caseless letters and marks), 'D' digit, 'S' separator."""
     if ch in "_-":
@@ -155,6 +164,8 @@ def split_words(tag: str) -> list[str]:
     bare = tag.lstrip("#")
     if bare.isascii() and bare.isalpha() and bare.islower():
         return [bare]  # most tags: NFKC and casefold are the identity, no boundary inside
+    if _ASCII_WORD.fullmatch(bare):  # `GoldenRetriever`, `summer_2019`: the rules as a regex
+        return [w.lower() for w in _ASCII_PIECE.findall(bare) if not w.isdigit()]
     text = unicodedata.normalize("NFKC", tag).lstrip("#")
     words: list[str] = []
     current = ""

@@ -82,3 +82,22 @@ def test_fast_expression_equals_the_reference_pattern():
     ).fetchall()
     assert sum(len(a) for a, _ in rows) > 1000  # the text does hold many hashtags
     assert [a for a, _ in rows] == [b for _, b in rows]
+
+
+def test_ascii_fast_path_equals_the_character_loop():
+    """Tags of ASCII letters, digits and `_` are split by a regex; a trailing `-` (a
+    separator: no word more or less) sends the same tag through the character loop."""
+    import random
+
+    rng = random.Random(5)
+    tags = ["".join(rng.choices("aAbBzZ09_", k=rng.randint(1, 12))) for _ in range(20_000)]
+    tags += ["NYCPhotos", "aBCd", "ABc", "iPhone12Pro", "#Summer_2019", "X", "_a_", "a1b2"]
+    for tag in tags:
+        assert split_words(tag) == split_words(tag + "-"), tag
+    assert split_words("NYCPhotos") == ["nyc", "photos"]
+    assert split_words("aBCd") == ["a", "b", "cd"] and split_words("iPhone12Pro") == [
+        "i",
+        "phone",
+        "pro",
+    ]
+    assert sum(len(split_words(t)) > 1 for t in tags) > 10_000  # most draws do split
