@@ -117,11 +117,20 @@ class TagMapping:
     lexname: str | None = None
 
 
+# META_SUFFIXES by length, longest first: at most one suffix of a length can end a text, so
+# one slice and one set look-up per length give `META_SUFFIXES`' order
+_SUFFIXES_BY_LENGTH = tuple(
+    (n, frozenset(s for s in META_SUFFIXES if len(s) == n))
+    for n in sorted({len(s) for s in META_SUFFIXES}, reverse=True)
+)
+
+
 def _without_suffix(text: str) -> list[str]:
+    """`text` without each meta suffix it ends with, longest suffix first."""
     return [
-        text[: -len(s)]
-        for s in META_SUFFIXES
-        if text.endswith(s) and len(text) - len(s) >= MIN_PIECE_CHARS
+        text[:-n]
+        for n, suffixes in _SUFFIXES_BY_LENGTH
+        if len(text) - n >= MIN_PIECE_CHARS and text[-n:] in suffixes
     ]
 
 
@@ -206,7 +215,8 @@ class HashtagMapper:
         if lemma is None:
             joined = "".join(words)
             # == bool(wn.synsets(phrase) or wn.synsets(joined)), without building synsets
-            known = any(self._morphs(x, pos) for x in (phrase, joined) for pos in "nvar")
+            forms = (phrase,) if phrase == joined else (phrase, joined)  # one word: once
+            known = any(self._morphs(x, pos) for x in forms for pos in "nvar")
             return TagMapping(phrase, None, "not_noun" if known else "no_match")
         return self._as_class(lemma)
 

@@ -209,3 +209,23 @@ def test_breadth_of_records_equals_nltk_closure(mapper):
 def test_ties_go_to_the_broader_sense_in_the_mapper(mapper, tag, wnid):
     m = mapper.map(tag)
     assert (m.wnid, m.reason) == (wnid, None)
+
+
+def test_suffix_stripping_by_length_equals_trying_every_suffix():
+    import random
+
+    from labeling.mapper import META_SUFFIXES, MIN_PIECE_CHARS, _without_suffix
+
+    def every_suffix(text):
+        return [
+            text[: -len(s)]
+            for s in META_SUFFIXES
+            if text.endswith(s) and len(text) - len(s) >= MIN_PIECE_CHARS
+        ]
+
+    rng = random.Random(2)
+    pieces = [*META_SUFFIXES, "dog", "sun", "x", "ab"]
+    texts = ["".join(rng.choices(pieces, k=rng.randint(1, 4))) for _ in range(20_000)]
+    assert all(_without_suffix(t) == every_suffix(t) for t in texts)
+    assert sum(len(every_suffix(t)) > 1 for t in texts) > 1000  # several suffixes at once
+    assert _without_suffix("dogsofinstagram") == ["dogs", "dogsofin", "dogsofinsta"]
