@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -136,6 +137,7 @@ def test_row_group_without_labels_writes_an_empty_part(tmp_path, mapper):
     captions = corpus(400) + unlabeled  # files of 400: the second has no label
     write_parts(tmp_path, captions, files=2, row_group=400)
     assert main(["--root", str(tmp_path)]) == 0
+    assert gc.get_freeze_count() == 0  # WordNet was frozen for the run only
     parts = sorted((tmp_path / "labels").glob("part-*.parquet"))
     rows = [pq.read_table(p).num_rows for p in parts]
     assert len(parts) == 2 and rows[0] > 200 and rows[1] == 0
