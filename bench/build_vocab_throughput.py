@@ -1,7 +1,7 @@
 """Bench 2: `curate build-vocab` end to end on N generated captions vs a naive Python loop.
 
-    .venv/bin/python -m bench.build_vocab_throughput --captions 10000000   # ~2-3 min
-    .venv/bin/python -m bench.build_vocab_throughput --captions 1000000    # ~40 s
+    .venv/bin/python -m bench.build_vocab_throughput --captions 10000000   # ~1.5 min
+    .venv/bin/python -m bench.build_vocab_throughput --captions 1000000    # ~20 s
     ... --engine sql   # the DuckDB path (`build-vocab --engine sql`), ~3x slower
 
 Captions are generated in DuckDB (no Python loop): each draws 0-7 hashtags (mean ~3, 1 in 8
