@@ -289,6 +289,7 @@ def build_arrays(
     `labels_folder`), and the DuckDB tables `classes`, `kept_counts`, `tag_final` that
     `vocab.write_vocab` and `vocab.write_hashtags` read. Returns meta.json counts."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -318,9 +319,10 @@ def build_arrays(
     seconds["select_classes"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     tag_rank = np.empty(len(pairs.values), np.int64)
-    tag_rank[pairs.values.to_numpy(zero_copy_only=False).argsort(kind="stable")] = np.arange(
-        len(pairs.values)
-    )
+    # Arrow's stable sort by UTF-8 bytes is Python's order by code points (UTF-8 keeps it),
+    # without a Python string per tag
+    order = pc.sort_indices(pairs.values).to_numpy()
+    tag_rank[order] = np.arange(len(pairs.values))
     kept_counts, label_counts = assign(
         pairs, tag_sid, class_of, synset_counts[chosen], wnids, tag_rank, cap, seed, workers
     )

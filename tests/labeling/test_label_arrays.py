@@ -142,3 +142,17 @@ def test_row_group_without_labels_writes_an_empty_part(tmp_path, mapper):
     rows = [pq.read_table(p).num_rows for p in parts]
     assert len(parts) == 2 and rows[0] > 200 and rows[1] == 0
     assert pq.read_table(parts[1]).schema == pq.read_table(parts[0]).schema
+
+
+def test_arrow_string_order_is_python_order():
+    """Tags are ranked with Arrow's stable sort (UTF-8 bytes): the order Python's sorted()
+    gives (code points), ties kept in place, across scripts, marks and emoji."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    rng = random.Random(0)
+    tags = ["".join(rng.choices("aAzZ_09éß猫🐶\u0301", k=rng.randint(0, 6))) for _ in range(20_000)]
+    arrow = pc.sort_indices(pa.array(tags)).to_numpy()
+    python = sorted(range(len(tags)), key=tags.__getitem__)
+    assert arrow.tolist() == python
+    assert len(set(tags)) < len(tags) and not np.array_equal(arrow, np.arange(len(tags)))
