@@ -103,12 +103,13 @@ def final_reasons(
 ) -> list[str | None]:  # fmt: skip
     """Each tag's reason with `below_min_count` and `beyond_max_classes` added."""
     out = list(reasons)
-    for tag in np.flatnonzero(tag_sid >= 0):
-        sid = tag_sid[tag]
-        if synset_counts[sid] < min_count:
-            out[tag] = "below_min_count"
-        elif class_of[sid] < 0:
-            out[tag] = "beyond_max_classes"
+    tags = np.flatnonzero(tag_sid >= 0)
+    sids = tag_sid[tags]
+    below = synset_counts[sids] < min_count
+    for tag in tags[below].tolist():
+        out[tag] = "below_min_count"
+    for tag in tags[~below & (class_of[sids] < 0)].tolist():
+        out[tag] = "beyond_max_classes"
     return out
 
 
