@@ -11,8 +11,9 @@ of `labeling.tag_pairs` (caption row, tag id) instead of strings:
 
 Passes over the spilled pairs, each one task (metadata row group) at a time in forked
 workers (`_per_task`): count samples per synset; look classes up, toss the cap coins,
-count kept samples per class; sum the raw weights; weigh and write. Memory: one row group
-per worker plus per-tag and per-class arrays. Only the writer touches strings again (uids,
+count kept samples per class; sum the raw weights (without `--cap` every sample is kept, the
+kept counts are known before, and the assign pass sums them); weigh and write. Memory: one
+row group per worker plus per-tag and per-class arrays. Only the writer touches strings again (uids,
 wnids, tags).
 
 Differences from the SQL path, both stated in the output contract: labels are written as
@@ -131,8 +132,9 @@ def _starts(sorted_rows: np.ndarray) -> np.ndarray:
     )
 
 
-def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int]:
-    """One task of `assign`: spill its labels; (kept per class, samples, kept, labels)."""
+def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int, tuple[float, int] | None]:
+    """One task of `assign`: spill its labels; (kept per class, samples, kept, labels,
+    `_weight_sum_task`'s result when the kept counts are known up front, else None)."""
     pairs, threshold = _STATE["pairs"], _STATE["threshold"]
     rows, ids = pairs.pairs(task)
     sids = _STATE["tag_sid"][ids]
@@ -162,33 +164,56 @@ def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int]:
         classes=classes, keep=keep, tag_rows=tag_rows, tag_ids=tag_ids,
     )  # fmt: skip
     kept = np.bincount(classes[pair_keep], minlength=len(threshold))
-    return kept, len(samples), int(keep.sum()), len(classes)
+    inverse_sqrt = _STATE.get("inverse_sqrt")
+    weights = None
+    if inverse_sqrt is not None:  # no cap: the weights' sum needs no pass of its own
+        raw = _raw_weights({"starts": starts, "classes": classes}, inverse_sqrt)[keep]
+        weights = (math.fsum(raw), len(raw))
+    return kept, len(samples), int(keep.sum()), len(classes), weights
 
 
 def assign(
     pairs: TagPairs, tag_sid: np.ndarray, class_of: np.ndarray, class_counts: np.ndarray,
     wnids: list[str], tag_rank: np.ndarray, cap: int | None, seed: int, workers: int = 1,
-) -> tuple[np.ndarray, dict[str, int]]:  # fmt: skip
+) -> tuple[np.ndarray, dict[str, Any], list[tuple[float, int]] | None]:  # fmt: skip
     """Per task: labeled samples, their classes (ascending), their hashtags (by tag), the
-    cap's keep flag; spilled as labels-NNNNNN.npz. Returns kept samples per class."""
+    cap's keep flag; spilled as labels-NNNNNN.npz. Returns kept samples per class, the
+    label counts, and without a cap (every sample kept: kept counts = `class_counts`) the
+    per-task weight sums that `write_labels` would otherwise compute in a pass of its own."""
     n_classes = len(class_counts)
     threshold = np.ones(n_classes) if cap is None else np.minimum(1.0, cap / class_counts)
     state = {
         "pairs": pairs, "tag_sid": tag_sid, "class_of": class_of, "threshold": threshold,
         "wnids": wnids, "tag_rank": tag_rank, "seed": seed,
     }  # fmt: skip
+    if cap is None:
+        state["inverse_sqrt"] = _inverse_sqrt(class_counts)
     kept_counts = np.zeros(n_classes, np.int64)
     labeled = kept = labels = 0
-    for partial, samples, kept_samples, pair_count in _per_task(
+    sums: list[tuple[float, int]] | None = [] if cap is None else None
+    for partial, samples, kept_samples, pair_count, weights in _per_task(
         _assign_task, pairs.tasks, state, workers
     ):
         kept_counts += partial
         labeled, kept, labels = labeled + samples, kept + kept_samples, labels + pair_count
-    return kept_counts, {
-        "captions_with_label": labeled,
-        "samples_kept_after_cap": kept,
-        "mean_labels_per_sample": round(labels / labeled, 4) if labeled else 0.0,
-    }
+        if sums is not None:
+            sums.append(weights)
+    if sums is not None and not np.array_equal(kept_counts, class_counts):
+        sums = None  # cannot happen (each sample counts once per class); then the pass runs
+    return (
+        kept_counts,
+        {
+            "captions_with_label": labeled,
+            "samples_kept_after_cap": kept,
+            "mean_labels_per_sample": round(labels / labeled, 4) if labeled else 0.0,
+        },
+        sums,
+    )
+
+
+def _inverse_sqrt(kept_counts: np.ndarray) -> np.ndarray:
+    """1 / sqrt(kept samples) per class (float64 [C]); 1 for a class with none kept."""
+    return 1.0 / np.sqrt(np.where(kept_counts > 0, kept_counts, 1))
 
 
 def _raw_weights(saved: Any, inverse_sqrt: np.ndarray) -> np.ndarray:
@@ -260,21 +285,24 @@ def _write_task(task: Any) -> int:
 
 
 def write_labels(
-    pairs: TagPairs, folder: Path, kept_counts: np.ndarray, wnids: list[str], workers: int = 1
-) -> None:
+    pairs: TagPairs, folder: Path, kept_counts: np.ndarray, wnids: list[str], workers: int = 1,
+    weight_sums: list[tuple[float, int]] | None = None,
+) -> None:  # fmt: skip
     """Write folder/part-NNNNN.parquet, one per metadata row group (NNNNN its task index),
     rows sorted by uid within a part.
 
     Schema: uid string · class_ids list<int32> ascending · wnids list<string> (same order) ·
     hashtags list<string> (sorted; the tags that gave those classes) · keep bool ·
-    weight float32 (mean 1 over kept samples, 0 when not kept).
+    weight float32 (mean 1 over kept samples, 0 when not kept). `weight_sums`: per task,
+    (fsum of raw weights, kept samples) when `assign` computed them; else a pass does.
     """
     import pyarrow as pa
 
     folder.mkdir(parents=True, exist_ok=True)
-    inverse_sqrt = 1.0 / np.sqrt(np.where(kept_counts > 0, kept_counts, 1))
-    state = {"pairs": pairs, "inverse_sqrt": inverse_sqrt}
-    sums = list(_per_task(_weight_sum_task, pairs.tasks, state, workers))  # 2 numbers a task
+    state = {"pairs": pairs, "inverse_sqrt": _inverse_sqrt(kept_counts)}
+    sums = weight_sums
+    if sums is None:
+        sums = list(_per_task(_weight_sum_task, pairs.tasks, state, workers))  # 2 numbers a task
     n_kept = sum(n for _, n in sums)
     state["mean"] = math.fsum(s for s, _ in sums) / n_kept if n_kept else 1.0
     state |= {"folder": folder, "wnids": pa.array(wnids, pa.string())}
@@ -324,11 +352,11 @@ def build_arrays(
     # without a Python string per tag
     order = pc.sort_indices(pairs.values).to_numpy()
     tag_rank[order] = np.arange(len(pairs.values))
-    kept_counts, label_counts = assign(
+    kept_counts, label_counts, weight_sums = assign(
         pairs, tag_sid, class_of, synset_counts[chosen], wnids, tag_rank, cap, seed, workers
     )
     counts |= label_counts
-    write_labels(pairs, labels_folder, kept_counts, wnids, workers)
+    write_labels(pairs, labels_folder, kept_counts, wnids, workers, weight_sums)
     seconds["assign_labels"] = round(time.perf_counter() - clock, 3)
     tables = {
         "classes": pa.table({

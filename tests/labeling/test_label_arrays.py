@@ -156,3 +156,28 @@ def test_arrow_string_order_is_python_order():
     python = sorted(range(len(tags)), key=tags.__getitem__)
     assert arrow.tolist() == python
     assert len(set(tags)) < len(tags) and not np.array_equal(arrow, np.arange(len(tags)))
+
+
+def test_weights_summed_in_the_assign_pass_equal_the_weight_pass(tmp_path, mapper, monkeypatch):
+    """Without --cap the assign pass sums the raw weights; the same parts, bit for bit, as
+    when `write_labels` runs its own pass (forced by dropping the sums)."""
+    from labeling import label_arrays
+
+    captions = corpus(3000, seed=4)
+    for name in ("fused", "pass"):
+        write_parts(tmp_path / name, captions, files=2, row_group=500)
+    assert main(["--root", str(tmp_path / "fused")]) == 0
+    assign = label_arrays.assign
+    calls = []
+
+    def without_sums(*args, **kwargs):
+        kept, counts, sums = assign(*args, **kwargs)
+        calls.append(sums)
+        return kept, counts, None
+
+    monkeypatch.setattr(label_arrays, "assign", without_sums)
+    assert main(["--root", str(tmp_path / "pass")]) == 0
+    assert len(calls) == 1 and len(calls[0]) == 6  # the sums existed: one per task
+    fused, separate = outputs(tmp_path / "fused"), outputs(tmp_path / "pass")
+    assert fused["labels"] == separate["labels"] and len(fused["labels"]) > 1000
+    assert len({row["weight"] for row in fused["labels"]}) > 5  # weights do differ by sample
