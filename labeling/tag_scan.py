@@ -16,16 +16,16 @@ How. Everything is byte arithmetic over the batch's UTF-8 buffer, never a Python
 caption. One pass classes every byte (ASCII letters, digits, `_`, and every byte >= 0x80,
 since a UTF-8 sequence is all high bytes and a run therefore never splits a character) and
 lists the positions of the bytes that can end a run ("stops"); the `#` bytes are the stops
-holding `#`; each run ends at the stop that follows its `#` in that list, clipped at
-its caption's end (the caption of each `#` by `searchsorted` over the offsets). Runs of
-up to 16 bytes (~95% of real tags) are numbered by Arrow's hash kernel over a 16-byte
-key: the run's bytes read as two little-endian words and zero-padded (no tag byte is 0, so
-the key is the run); longer runs are copied out as strings and hashed as such. Non-ASCII is
-decided exactly and only where it occurs:
-a distinct run holding a non-ASCII character is cut at its first character that is no tag
-character, and a `#` after a non-ASCII character looks that character up; both look-ups
-use the same RE2 character class in DuckDB (`is_tag_char`), so Unicode tables cannot
-drift from the SQL path. Those are per distinct run or character, not per caption.
+holding `#`; each run ends at the stop that follows its `#` in that list, clipped at its
+caption's end (the caption of each `#` by `searchsorted` over the offsets). Runs of up to
+16 bytes (94% of the throughput bench's tags) are numbered by Arrow's hash kernel over a
+16-byte key: the run's bytes read as two little-endian words and zero-padded (no tag byte
+is 0, so the key is the run); longer runs are copied out as strings and hashed as such.
+Non-ASCII is decided exactly and only where it occurs: a distinct run holding a non-ASCII
+character is cut at its first character that is no tag character, and a `#` after a
+non-ASCII character looks that character up; both look-ups use the same RE2 character
+class in DuckDB (`is_tag_char`), so Unicode tables cannot drift from the SQL path. Those
+are per distinct run or character, not per caption.
 """
 
 from __future__ import annotations
