@@ -28,6 +28,7 @@ import contextlib
 import gc
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from curation.layout import DatasetRoot, require_parquet, staged_dir, write_meta
 from curation.options import parse_options
 
 LABELS_PART = "part-00000.parquet"
+EXIT_FAILURE = 1  # a runtime failure (a worker died), as opposed to bad input (exit 2)
 
 
 @dataclass(frozen=True)
@@ -255,8 +257,16 @@ def _build_from_arrays(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0; 2 on bad input (`UsageError`, via the caller); 1 with one line on stderr when
+    a worker process died (`WorkerDied`: a runtime failure, typically out of memory)."""
+    from labeling.worker_pool import WorkerDied
+
     opts = parse_options(BuildVocabOptions, argv, prog="curate build-vocab")
-    counts = build_vocab(opts)
+    try:
+        counts = build_vocab(opts)
+    except WorkerDied as err:
+        print(f"error: curate build-vocab: {err}", file=sys.stderr)
+        return EXIT_FAILURE
     print(
         f"{counts['classes_after_max_classes']} classes from {counts['distinct_hashtags']} "
         f"distinct hashtags; {counts['captions_with_label']} of {counts['captions']} captions "

@@ -38,7 +38,7 @@ import numpy as np
 
 from curation.errors import UsageError
 from labeling.tag_pairs import TagPairs, read_column
-from labeling.tag_scan import _distinct_per_row
+from labeling.tag_scan import distinct_per_row
 from labeling.vocab import cap_coin
 
 
@@ -56,19 +56,24 @@ def synset_numbers(wnids: list[str | None], reasons: list[str | None]) -> tuple[
 _STATE: dict[str, Any] = {}
 
 
-def _per_task(function: Any, tasks: list, state: dict[str, Any], workers: int) -> Iterator:
+def _per_task(
+    function: Any, tasks: list, state: dict[str, Any], workers: int, stage: str = "labels"
+) -> Iterator:
     """`function(task)` for every task, in order, in `workers` processes forked with `state`
     (the large arrays reach the workers through the fork, not through pickles). Results
-    are yielded as they come, so per-task results never pile up."""
+    are yielded as they come, so per-task results never pile up. A dead worker raises
+    `labeling.worker_pool.WorkerDied` naming `stage`."""
     import multiprocessing
+
+    from labeling.worker_pool import forked_executor, ordered
 
     _STATE.clear()
     _STATE.update(state)
     if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield from map(function, tasks)
         return
-    with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap(function, tasks, chunksize=1)
+    with forked_executor(min(workers, len(tasks))) as pool:
+        yield from ordered(pool, stage, function, tasks)
 
 
 def _count_task(task: Any) -> np.ndarray:
@@ -76,7 +81,7 @@ def _count_task(task: Any) -> np.ndarray:
     sids = _STATE["tag_sid"][ids]
     mapped = sids >= 0
     rows, sids = rows[mapped], sids[mapped]
-    first = _distinct_per_row(rows, sids)
+    first = distinct_per_row(rows, sids)
     return np.bincount(sids[first], minlength=_STATE["n_synsets"])
 
 
@@ -86,7 +91,7 @@ def count_synsets(
     """Samples per synset (int64 [S]): a sample counts once per synset, through any tag."""
     state = {"pairs": pairs, "tag_sid": tag_sid, "n_synsets": n_synsets}
     counts = np.zeros(n_synsets, np.int64)
-    for partial in _per_task(_count_task, pairs.tasks, state, workers):
+    for partial in _per_task(_count_task, pairs.tasks, state, workers, "count synsets"):
         counts += partial
     return counts
 
@@ -192,7 +197,7 @@ def assign(
     labeled = kept = labels = 0
     sums: list[tuple[float, int]] | None = [] if cap is None else None
     for partial, samples, kept_samples, pair_count, weights in _per_task(
-        _assign_task, pairs.tasks, state, workers
+        _assign_task, pairs.tasks, state, workers, "assign labels"
     ):
         kept_counts += partial
         labeled, kept, labels = labeled + samples, kept + kept_samples, labels + pair_count
@@ -302,11 +307,12 @@ def write_labels(
     state = {"pairs": pairs, "inverse_sqrt": _inverse_sqrt(kept_counts)}
     sums = weight_sums
     if sums is None:
-        sums = list(_per_task(_weight_sum_task, pairs.tasks, state, workers))  # 2 numbers a task
+        tasks = _per_task(_weight_sum_task, pairs.tasks, state, workers, "sum weights")
+        sums = list(tasks)  # 2 numbers a task
     n_kept = sum(n for _, n in sums)
     state["mean"] = math.fsum(s for s, _ in sums) / n_kept if n_kept else 1.0
     state |= {"folder": folder, "wnids": pa.array(wnids, pa.string())}
-    for _ in _per_task(_write_task, pairs.tasks, state, workers):
+    for _ in _per_task(_write_task, pairs.tasks, state, workers, "write labels"):
         pass
 
 

@@ -139,12 +139,18 @@ def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple
         return
     import multiprocessing
 
+    from labeling.worker_pool import forked_executor, unordered
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        yield None
+        yield from map(scan, tasks)
+        return
     # fork: workers start in milliseconds, before this process loads WordNet (spawn
     # re-imports everything, 1-3 s per worker). Workers use numpy and Arrow only (Arrow
     # re-creates its thread pools after a fork); DuckDB only in a fresh connection.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(min(workers, len(tasks))) as pool:
-        results = pool.imap_unordered(scan, tasks)
+    # A dead worker raises `WorkerDied` (labeling.worker_pool).
+    with forked_executor(min(workers, len(tasks))) as pool:
+        results = unordered(pool, "scan hashtags", scan, tasks)
         yield None
         yield from results
 

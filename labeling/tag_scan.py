@@ -200,7 +200,7 @@ def _prev_char_allows(data: np.ndarray, hashes: np.ndarray, first: np.ndarray) -
     return ok
 
 
-def _distinct_per_row(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def distinct_per_row(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Mask of each (row, id) pair's first occurrence; `rows` ascending."""
     if len(rows) == 0:
         return np.ones(0, np.bool_)
@@ -260,5 +260,5 @@ def scan_captions(captions: Any) -> CaptionTags:
         values = raw
     rows = rows.astype(np.int32)
     run_ids = run_ids.astype(np.int32)
-    first = _distinct_per_row(rows, run_ids)
+    first = distinct_per_row(rows, run_ids)
     return CaptionTags(rows[first], run_ids[first], values)

@@ -254,3 +254,14 @@ def test_a_lemma_with_one_sense_gets_it_under_every_rule(mapper, rule):
         assert got is only, lemma
         kinds.add((mapper.is_visual(only), only.names[0][:1].isupper()))
     assert len(kinds) == 4  # visual and not, capitalised and not
+
+
+def test_hyponym_count_docstring_examples_are_its_values(wn):
+    import re
+
+    from labeling.senses import hyponym_count
+
+    examples = re.findall(r"(\w+\.n\.\d\d): (\d+)", hyponym_count.__doc__)
+    assert len(examples) == 2
+    for name, number in examples:
+        assert hyponym_count(wn.synset(name)) == int(number), name

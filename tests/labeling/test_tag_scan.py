@@ -92,3 +92,22 @@ def test_exact_unicode_classes_come_from_re2():
         True, True, True, True, False, False, False,
     ]  # fmt: skip
     assert trim_runs(["dog🐶cat", "🐶", "e\u0301té\ufffd"]) == ["dog", "", "e\u0301té"]
+
+
+@pytest.mark.parametrize("width", [3, 40], ids=["neighbours", "sort"])  # the two strategies
+def test_distinct_per_row_marks_first_occurrences(width):
+    import numpy as np
+
+    from labeling.tag_scan import distinct_per_row
+
+    rng = random.Random(width)
+    pairs = sorted((r, rng.randrange(width)) for r in range(50) for _ in range(width))
+    pairs = sorted(pairs, key=lambda p: p[0])  # rows ascending, ids in any order within
+    rows = np.array([r for r, _ in pairs], np.int32)
+    ids = np.array([i for _, i in pairs], np.int32)
+    keep = distinct_per_row(rows, ids)
+    seen: set = set()
+    want = [p not in seen and not seen.add(p) for p in pairs]
+    assert keep.tolist() == want
+    assert sum(want) == len(set(pairs)) < len(pairs)
+    assert distinct_per_row(rows[:0], ids[:0]).tolist() == []

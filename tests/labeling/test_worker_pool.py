@@ -1,0 +1,146 @@
+"""Forked workers that die: an error within seconds instead of a hang; none outlive a parent.
+
+Each case runs in a child Python with a timeout, since the failure being guarded against
+is a wait that never ends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[2]
+TIMEOUT = 60  # a hang shows as TimeoutExpired; the fixed code answers in about a second
+
+
+def run_child(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+
+
+def test_mapping_worker_killed_raises_worker_died():
+    child = run_child(
+        """
+        import os, signal
+        from labeling.tag_map_pool import MappingPool
+        from labeling.worker_pool import WorkerDied
+
+        PARENT = os.getpid()
+
+        class Mapped:
+            def __init__(self, tag):
+                self.canonical, self.wnid, self.reason, self.lexname = tag, None, "x", None
+
+        class Mapper:
+            def map(self, tag):
+                if tag == "die" and os.getpid() != PARENT:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return Mapped(tag)
+
+        pool = MappingPool(Mapper(), workers=2)
+        pool.submit(["a", "b"]); pool.submit(["die"]); pool.submit(["c"])
+        try:
+            pool.columns()
+        except WorkerDied as err:
+            print("died:", err)
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("died: map hashtags: a worker process died")
+    assert len(child.stdout.splitlines()) == 1
+
+
+def test_mapping_pool_without_deaths_keeps_submission_order():
+    from labeling.tag_map_pool import CHUNK, MappingPool
+
+    class Mapper:
+        def map(self, tag):
+            return type("M", (), {"canonical": tag.upper(), "wnid": None, "reason": None,
+                                  "lexname": str(len(tag))})()  # fmt: skip
+
+    tags = [f"t{i}" for i in range(CHUNK * 2 + 7)]
+    pool = MappingPool(Mapper(), workers=2)
+    pool.submit(tags[:5])
+    pool.submit(tags[5:])
+    columns = pool.columns()
+    assert columns["canonical"] == [t.upper() for t in tags]
+    assert columns["lexname"] == [str(len(t)) for t in tags]
+
+
+@pytest.mark.parametrize("function", ["_per_task", "scan"])
+def test_task_worker_killed_raises_worker_died(function):
+    """label_arrays' ordered passes and tag_pairs' unordered scan."""
+    call = {
+        "_per_task": "list(_per_task(work, [0, 1, 2, 3], {}, 2, 'count synsets'))",
+        "scan": "list(tag_pairs._results([0, 1, 2, 3], None, 2))",
+    }[function]
+    child = run_child(
+        f"""
+        import os, signal
+        from labeling import tag_pairs
+        from labeling.label_arrays import _per_task
+        from labeling.worker_pool import WorkerDied
+
+        def work(task, spill=None):
+            if task == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return task
+
+        tag_pairs.scan_task = work
+        try:
+            {call}
+        except WorkerDied as err:
+            print("died:", err)
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    stage = "count synsets" if function == "_per_task" else "scan hashtags"
+    assert child.stdout.startswith(f"died: {stage}: a worker process died")
+
+
+def square(task: int) -> int:
+    from labeling.label_arrays import _STATE
+
+    return task * task + _STATE["add"]  # the state reaches the worker through the fork
+
+
+def test_per_task_without_deaths_is_in_task_order():
+    from labeling.label_arrays import _per_task
+
+    assert list(_per_task(square, list(range(9)), {"add": 1}, 2)) == [t * t + 1 for t in range(9)]
+
+
+def test_build_vocab_exits_1_with_one_line_when_a_worker_dies(tmp_path):
+    root = tmp_path / "root"
+    child = run_child(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, "tests/labeling")
+        from pathlib import Path
+        from test_label_arrays import corpus, write_parts
+        from labeling import build_vocab, label_arrays
+
+        real = label_arrays._assign_task
+
+        def assign(task):
+            if task.index == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(task)
+
+        label_arrays._assign_task = assign
+        write_parts(Path({str(root)!r}), corpus(2000), files=2, row_group=500)
+        sys.exit(build_vocab.main(["--root", {str(root)!r}]))
+        """
+    )
+    assert child.returncode == 1
+    assert child.stderr.splitlines() == [
+        "error: curate build-vocab: assign labels: a worker process died (killed by a signal, "
+        "most often the out-of-memory killer); free memory or run with fewer rows per metadata "
+        "row group, then rerun"
+    ]
+    assert sorted(p.name for p in root.iterdir()) == ["metadata"]  # nothing half-written
