@@ -127,7 +127,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
 
     try:
         if opts.engine == "arrays" and opts.source == "hashtags" and not opts.context_senses:
-            # DuckDB opens after the scan: its threads must not exist when workers fork
+            # DuckDB opens after the last fork: its threads must not exist when workers fork
             counts, mapper, write_labels = _build_from_arrays(opts, connect, metadata_glob, spill)
         else:
             counts, mapper, write_labels = _build_in_sql(opts, connect(), metadata_glob)
@@ -201,7 +201,8 @@ def _build_from_arrays(
     (`load_wordnet`) and forks a `MappingPool` that maps each batch of new tags while the
     scan goes on. `count_hashtags` is the scan's wall time (the load included);
     `map_hashtags` only the wait for the mapping after the scan ended. `connect()` opens
-    DuckDB only then, so no DuckDB thread exists when those workers fork."""
+    DuckDB only after `label_arrays.build_arrays` (whose passes fork too) has returned, so
+    no DuckDB thread exists when any of those workers fork."""
     import glob
 
     from labeling import label_arrays, tag_pairs
@@ -243,10 +244,12 @@ def _build_from_arrays(
         "distinct_hashtags": len(pairs.values),
         "hashtags_mapped": sum(r is None for r in mapped["reason"]),
     }
-    counts |= label_arrays.build_arrays(
-        connect(), pairs, mapped, labels, min_count=opts.min_count,
+    built, tables = label_arrays.build_arrays(
+        pairs, mapped, labels, min_count=opts.min_count,
         max_classes=opts.max_classes, cap=opts.cap, seed=opts.seed, workers=workers,
     )  # fmt: skip
+    counts |= built
+    label_arrays.register_tables(connect(), tables)  # every fork is done: DuckDB may start
     counts["seconds_by_step"] = {**seconds, **counts["seconds_by_step"]}
 
     def move_labels(folder: Path) -> None:

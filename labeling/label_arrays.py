@@ -317,12 +317,13 @@ def write_labels(
 
 
 def build_arrays(
-    con: Any, pairs: TagPairs, mapped: dict[str, list], labels_folder: Path, *,
+    pairs: TagPairs, mapped: dict[str, list], labels_folder: Path, *,
     min_count: int, max_classes: int | None, cap: int | None, seed: int, workers: int = 1,
-) -> dict[str, Any]:  # fmt: skip
-    """Everything after the scan and the mapping: classes, labels (written to
-    `labels_folder`), and the DuckDB tables `classes`, `kept_counts`, `tag_final` that
-    `vocab.write_vocab` and `vocab.write_hashtags` read. Returns meta.json counts."""
+) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """Everything after the scan and the mapping: classes and labels (written to
+    `labels_folder`). Returns (meta.json counts, the Arrow tables `classes`, `kept_counts`,
+    `tag_final` for `register_tables`). No DuckDB here: its threads must not exist while
+    the passes fork their workers, so the caller connects only afterwards."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -380,14 +381,19 @@ def build_arrays(
             "wnid": pa.array(mapped["wnid"], pa.string()), "reason": pa.array(reasons, pa.string()),
         }),
     }  # fmt: skip
-    for name, table in tables.items():
-        con.register(f"{name}_arrow", table)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-        con.unregister(f"{name}_arrow")
     by_reason: dict[str, int] = {}
     for reason in reasons:
         key = reason or "label"
         by_reason[key] = by_reason.get(key, 0) + 1
     counts["hashtags_by_reason"] = dict(sorted(by_reason.items()))
     counts["seconds_by_step"] = seconds
-    return counts
+    return counts, tables
+
+
+def register_tables(con: Any, tables: dict[str, Any]) -> None:
+    """`build_arrays`' tables as DuckDB temp tables of the same names, which
+    `vocab.write_vocab` and `vocab.write_hashtags` read."""
+    for name, table in tables.items():
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        con.unregister(f"{name}_arrow")

@@ -144,3 +144,32 @@ def test_build_vocab_exits_1_with_one_line_when_a_worker_dies(tmp_path):
         "row group, then rerun"
     ]
     assert sorted(p.name for p in root.iterdir()) == ["metadata"]  # nothing half-written
+
+
+def test_no_duckdb_connection_exists_when_the_array_path_forks(tmp_path, mapper, monkeypatch):
+    """Forking while DuckDB's threads run can copy a held lock into the child."""
+    import duckdb
+
+    from labeling import build_vocab, worker_pool
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_label_arrays import corpus, write_parts
+
+    events: list[str] = []
+    real_connect, real_executor = duckdb.connect, worker_pool.forked_executor
+
+    def connect(*args, **kwargs):
+        events.append("connect")
+        return real_connect(*args, **kwargs)
+
+    def executor(workers):
+        events.append("fork")
+        return real_executor(workers)
+
+    monkeypatch.setattr(duckdb, "connect", connect)
+    monkeypatch.setattr(worker_pool, "forked_executor", executor)
+    monkeypatch.setattr(build_vocab, "_new_mapper", lambda opts: mapper)
+    write_parts(tmp_path, corpus(2000), files=2, row_group=500)
+    assert build_vocab.main(["--root", str(tmp_path)]) == 0
+    # scan, mapping, count, assign (no cap: weights summed there), write; then DuckDB
+    assert events == ["fork"] * 5 + ["connect"]
