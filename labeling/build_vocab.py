@@ -40,6 +40,7 @@ from curation.layout import DatasetRoot, require_parquet, staged_dir, write_meta
 from curation.options import parse_options
 
 LABELS_PART = "part-00000.parquet"
+SPILL = ".duckdb-tmp-build-vocab"  # DIR/SPILL-PID: one run's spill folder
 EXIT_FAILURE = 1  # a runtime failure (a worker died), as opposed to bad input (exit 2)
 
 
@@ -113,7 +114,8 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     started = time.time()
     root = DatasetRoot(opts.root)
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
-    spill = root.root / ".duckdb-tmp-build-vocab"  # DuckDB and the array path spill here
+    remove_dead_spills(root.root)
+    spill = root.root / f"{SPILL}-{os.getpid()}"  # DuckDB and the array path spill here
     shutil.rmtree(spill, ignore_errors=True)
     opened: list[Any] = []
 
@@ -148,6 +150,30 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
         shutil.rmtree(spill, ignore_errors=True)
         gc.unfreeze()  # a caller that goes on (tests) gets its collector back as it was
     return counts
+
+
+def remove_dead_spills(root: Path) -> list[Path]:
+    """Remove the spill folders (root/SPILL-PID) of runs whose PID is gone, and the
+    unsuffixed SPILL of older versions: a killed run cannot clean up after itself, and a
+    run never reads another's folder. Folders of live runs stay. Returns what was removed."""
+    removed = []
+    for path in sorted(root.glob(f"{SPILL}*")):
+        pid = path.name[len(SPILL) + 1 :]
+        legacy = path.name == SPILL
+        if legacy or (pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 @contextlib.contextmanager

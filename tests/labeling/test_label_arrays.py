@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -117,7 +118,7 @@ def test_killed_run_then_rerun_equals_clean_run(tmp_path, mapper):
     killed = tmp_path / "killed"
     code = f"from labeling.build_vocab import main; main(['--root', {str(killed)!r}])"
     child = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
-    spill = killed / ".duckdb-tmp-build-vocab" / "pairs"
+    spill = killed / f".duckdb-tmp-build-vocab-{child.pid}" / "pairs"
     deadline = time.time() + 60
     while not spill.exists() and time.time() < deadline:  # the scan has begun
         time.sleep(0.01)
@@ -130,6 +131,74 @@ def test_killed_run_then_rerun_equals_clean_run(tmp_path, mapper):
     assert main(["--root", str(tmp_path / "clean")]) == 0
     assert outputs(killed) == outputs(tmp_path / "clean")
     assert sorted(p.name for p in killed.iterdir()) == ["labels", "metadata", "vocab"]
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of `pid` (every thread's children)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan's parent may never reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_parent_and_a_rerun_with_other_options_is_clean(tmp_path, mapper):
+    """SIGKILL while the scan workers run: they are gone within seconds, their run's spill
+    folder is removed by the next run, which (with another --cap) equals a clean run."""
+    captions = corpus(20_000, seed=2)
+    for name in ("killed", "clean"):
+        write_parts(tmp_path / name, captions, files=2, row_group=500)
+    killed = tmp_path / "killed"
+    code = f"from labeling.build_vocab import main; main(['--root', {str(killed)!r}])"
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    spill = killed / f".duckdb-tmp-build-vocab-{child.pid}"
+    workers: set[int] = set()
+    deadline = time.time() + 60
+    while len(workers) < 2 and time.time() < deadline:  # both scan workers have forked
+        time.sleep(0.005)
+        workers = _children(child.pid) if (spill / "pairs").exists() else set()
+    assert len(workers) >= 2
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    deadline = time.time() + 3
+    while any(map(_alive, workers)) and time.time() < deadline:
+        time.sleep(0.02)
+    assert not any(map(_alive, workers)), "workers outlived their parent"
+    assert spill.exists()  # the killed run could not clean up; the next run does
+    assert main(["--root", str(killed), "--cap", "30"]) == 0
+    assert main(["--root", str(tmp_path / "clean"), "--cap", "30"]) == 0
+    assert outputs(killed) == outputs(tmp_path / "clean")
+    assert 0 < outputs(killed)["counts"]["samples_kept_after_cap"]
+    assert sorted(p.name for p in killed.iterdir()) == ["labels", "metadata", "vocab"]
+
+
+def test_spill_folders_of_live_runs_are_kept(tmp_path):
+    from labeling.build_vocab import SPILL, remove_dead_spills
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for name in (SPILL, f"{SPILL}-{dead.pid}", f"{SPILL}-{live.pid}", f"{SPILL}-{os.getpid()}"):
+            (tmp_path / name).mkdir()
+        removed = remove_dead_spills(tmp_path)
+    finally:
+        live.kill()
+        live.wait()
+    assert [p.name for p in removed] == sorted([SPILL, f"{SPILL}-{dead.pid}"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"{SPILL}-{live.pid}", f"{SPILL}-{os.getpid()}"]
+    )
 
 
 def test_row_group_without_labels_writes_an_empty_part(tmp_path, mapper):
