@@ -25,6 +25,7 @@ context rule: `labeling.context`; how classes become labels, the cap and the wei
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import shutil
@@ -128,11 +129,12 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
         return con
 
     try:
-        if opts.engine == "arrays" and opts.source == "hashtags" and not opts.context_senses:
+        if engine_used(opts) == "arrays":
             # DuckDB opens after the last fork: its threads must not exist when workers fork
             counts, mapper, write_labels = _build_from_arrays(opts, connect, metadata_glob, spill)
         else:
             counts, mapper, write_labels = _build_in_sql(opts, connect(), metadata_glob)
+        config = dataclasses.replace(opts, engine=engine_used(opts))  # meta.json: what ran
         con = opened[0]
         clock = time.perf_counter()
         with staged_dir(root.vocab) as vocab_dir:
@@ -140,9 +142,9 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
                 write_labels(labels_dir)
                 wnids = vocab.write_vocab(con, mapper, vocab_dir / "vocab.parquet")
                 counts["vocab_hash"] = vocab_hash(wnids)
-                write_meta(labels_dir, config=opts, counts=counts, started=started)
+                write_meta(labels_dir, config=config, counts=counts, started=started)
             vocab.write_hashtags(con, vocab_dir / "hashtags.parquet")
-            write_meta(vocab_dir, config=opts, counts=counts, started=started)
+            write_meta(vocab_dir, config=config, counts=counts, started=started)
         counts["seconds_by_step"]["write"] = round(time.perf_counter() - clock, 3)
     finally:
         for con in opened:
@@ -150,6 +152,14 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
         shutil.rmtree(spill, ignore_errors=True)
         gc.unfreeze()  # a caller that goes on (tests) gets its collector back as it was
     return counts
+
+
+def engine_used(opts: BuildVocabOptions) -> str:
+    """The engine that runs: `arrays` covers hashtags without the context rule; anything
+    else takes the SQL path whatever --engine says. meta.json's config.engine records it."""
+    if opts.engine == "arrays" and opts.source == "hashtags" and not opts.context_senses:
+        return "arrays"
+    return "sql"
 
 
 def remove_dead_spills(root: Path) -> list[Path]:

@@ -241,3 +241,30 @@ def test_context_senses_choose_per_caption(tmp_path, write_metadata, mapper):
 
     assert main(["--root", str(tmp_path), "--min-count", "1"]) == 0  # the rule alone
     assert [labels()[u] for u in uids] == [[bird], [bird], [bird], [bird], [DOG]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "engine"),
+    [
+        ([], "arrays"),
+        (["--engine", "sql"], "sql"),
+        (["--source", "caption"], "sql"),  # caption words: the SQL path only
+        (["--source", "both"], "sql"),
+        (["--context-senses"], "sql"),
+    ],
+)
+def test_meta_records_the_engine_that_ran(dataset, argv, engine, monkeypatch):
+    from labeling import build_vocab
+
+    ran: list[str] = []
+    for name, path in (("_build_from_arrays", "arrays"), ("_build_in_sql", "sql")):
+        real = getattr(build_vocab, name)
+        monkeypatch.setattr(
+            build_vocab, name, lambda *a, real=real, path=path: ran.append(path) or real(*a)
+        )
+    root, _ = dataset
+    assert main(["--root", str(root), "--min-count", "1", *argv]) == 0
+    assert ran == [engine]
+    for folder in ("vocab", "labels"):
+        meta = json.loads((root / folder / "meta.json").read_text())
+        assert meta["config"]["engine"] == engine
