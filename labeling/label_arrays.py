@@ -128,6 +128,14 @@ def _coins(uids: Any, sample_rows: np.ndarray, cls: np.ndarray, wnids: list, see
     )
 
 
+def by_row_then_rank(rows: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The order (int64 [P]) of pairs by row, then rank; `rows` int32 ascending, `ranks`
+    below 2**31 (tag ids are int32). One int64 key: row << 32 | rank is below 2**63 for any
+    int32 row (a 40-bit shift overflowed for row groups of 2**23 rows or more)."""
+    key = rows.astype(np.int64) << 32 | ranks.astype(np.int64)
+    return np.argsort(key, kind="stable")  # rows ascending already: timsort's best case
+
+
 def _starts(sorted_rows: np.ndarray) -> np.ndarray:
     """Index of the first element of each run of equal values."""
     return (
@@ -147,8 +155,7 @@ def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int, tuple[float, int
     hit = cls >= 0
     rows, ids, cls = rows[hit], ids[hit], cls[hit]
     # hashtags: the tags that gave a class, sorted by tag within a sample
-    key = rows.astype(np.int64) << 40 | _STATE["tag_rank"][ids]
-    order = np.argsort(key, kind="stable")  # rows ascending already: timsort's best case
+    order = by_row_then_rank(rows, _STATE["tag_rank"][ids])
     tag_rows, tag_ids = rows[order], ids[order]
     # classes: distinct per sample, ascending
     key = np.sort(rows.astype(np.int64) << 32 | cls.astype(np.int64), kind="stable")

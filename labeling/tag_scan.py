@@ -40,6 +40,7 @@ HASH, SLASH, AMPERSAND = ord("#"), ord("/"), ord("&")
 TAG_BYTE = np.zeros(256, np.bool_)
 TAG_BYTE[np.frombuffer(b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)] = True  # fmt: skip  # noqa: E501
 TAG_BYTE[0x80:] = True
+STRING_BYTES = 2**31 - 1  # an Arrow string array's bytes end here (int32 offsets)
 KEY_BYTES = 16  # runs up to this long are hashed as a fixed-size key, longer ones as strings
 # WORD_MASK[k]: the low k bytes of a little-endian 64-bit word (k = 0..8)
 WORD_MASK = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)
@@ -225,6 +226,9 @@ def scan_captions(captions: Any) -> CaptionTags:
     import pyarrow.compute as pc
 
     if isinstance(captions, pa.ChunkedArray):
+        if captions.nbytes >= STRING_BYTES and pa.types.is_string(captions.type):
+            # int32 offsets end at 2 GiB: past that, chunks combine only with int64 ones
+            captions = captions.cast(pa.large_string())
         captions = captions.combine_chunks()
     if not (pa.types.is_string(captions.type) or pa.types.is_large_string(captions.type)):
         captions = captions.cast(pa.string())

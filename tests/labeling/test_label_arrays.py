@@ -250,3 +250,18 @@ def test_weights_summed_in_the_assign_pass_equal_the_weight_pass(tmp_path, mappe
     fused, separate = outputs(tmp_path / "fused"), outputs(tmp_path / "pass")
     assert fused["labels"] == separate["labels"] and len(fused["labels"]) > 1000
     assert len({row["weight"] for row in fused["labels"]}) > 5  # weights do differ by sample
+
+
+def test_tag_order_holds_past_2_to_the_23_rows():
+    """Rows of a large row group around 2**23 (a 40-bit shift overflowed there) and the
+    largest tag ranks: the order is by row, then rank."""
+    import numpy as np
+
+    from labeling.label_arrays import by_row_then_rank
+
+    rows = np.array([5, 2**23 - 1, 2**23 - 1, 2**23, 2**23, 2**31 - 1], np.int32)
+    ranks = np.array([7, 2**31 - 1, 0, 3, 1, 2**31 - 2], np.int64)
+    order = by_row_then_rank(rows, ranks).tolist()
+    assert order == [0, 2, 1, 4, 3, 5]
+    pairs = list(zip(rows.tolist(), ranks.tolist(), strict=True))
+    assert [pairs[i] for i in order] == sorted(pairs)

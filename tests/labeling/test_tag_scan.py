@@ -111,3 +111,33 @@ def test_distinct_per_row_marks_first_occurrences(width):
     assert keep.tolist() == want
     assert sum(want) == len(set(pairs)) < len(pairs)
     assert distinct_per_row(rows[:0], ids[:0]).tolist() == []
+
+
+def test_chunks_past_the_string_limit_combine_with_64_bit_offsets(monkeypatch):
+    """A row group of more than 2 GiB of captions reads as several chunks, which combine
+    into one string array only with int64 offsets; the limit is lowered to see it cheaply."""
+    from labeling import tag_scan
+
+    captions = HOSTILE * 3
+    whole = scan_captions(pa.array(captions, pa.string()))
+    chunked = pa.chunked_array([pa.array(captions[i : i + 7], pa.string()) for i in range(0, len(captions), 7)])  # fmt: skip  # noqa: E501
+    widths: list[pa.DataType] = []
+    real = tag_scan._offsets_and_data
+
+    def spy(array):
+        widths.append(array.type)
+        return real(array)
+
+    monkeypatch.setattr(tag_scan, "_offsets_and_data", spy)
+    monkeypatch.setattr(tag_scan, "STRING_BYTES", chunked.nbytes)  # just at the limit
+    found = scan_captions(chunked)
+    monkeypatch.setattr(tag_scan, "STRING_BYTES", chunked.nbytes + 1)  # just below it
+    below = scan_captions(chunked)
+    assert widths == [pa.large_string(), pa.string()]
+    for got in (found, below):
+        assert got.rows.tolist() == whole.rows.tolist()
+        assert (
+            got.values.take(pa.array(got.ids)).to_pylist()
+            == whole.values.take(pa.array(whole.ids)).to_pylist()
+        )
+    assert len(whole.rows) > 50
