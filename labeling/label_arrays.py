@@ -22,8 +22,9 @@ in metadata order and sorted by uid within a part (the SQL path writes one part 
 uid); weights are summed in float64 in class order (the SQL path sums DECIMAL(38, 18)), so a
 weight can differ in its last float32 bit.
 
-The small tables `classes`, `kept_counts` and `tag_final` are handed to DuckDB so the
-vocabulary and hashtag writers of `labeling.vocab` serve both paths.
+The small tables `classes`, `kept_counts` and `tag_final` go to DuckDB (`register_tables`,
+once every fork is done) so the vocabulary and hashtag writers of `labeling.vocab` serve
+both paths.
 """
 
 from __future__ import annotations

@@ -93,8 +93,22 @@ def result(future: Future, stage: str) -> Any:
 def ordered(
     pool: ProcessPoolExecutor, stage: str, function: Callable, tasks: Iterable
 ) -> Iterator[Any]:
-    """`function(task)` for every task in the pool, yielded in task order."""
+    """`function(task)` for every task in the pool, yielded in task order. Every task is
+    submitted (and the workers forked) here, before the first result is asked for."""
     futures = [pool.submit(function, task) for task in tasks]
+    return _in_order(futures, stage)
+
+
+def unordered(
+    pool: ProcessPoolExecutor, stage: str, function: Callable, tasks: Iterable
+) -> Iterator[Any]:
+    """`function(task)` for every task in the pool, yielded as each finishes. Every task is
+    submitted (and the workers forked) here: the caller may work while they run."""
+    pending = {pool.submit(function, task) for task in tasks}
+    return _as_finished(pending, stage)
+
+
+def _in_order(futures: list[Future], stage: str) -> Iterator[Any]:
     try:
         for future in futures:
             yield result(future, stage)
@@ -103,11 +117,7 @@ def ordered(
             future.cancel()
 
 
-def unordered(
-    pool: ProcessPoolExecutor, stage: str, function: Callable, tasks: Iterable
-) -> Iterator[Any]:
-    """`function(task)` for every task in the pool, yielded as each finishes."""
-    pending = {pool.submit(function, task) for task in tasks}
+def _as_finished(pending: set[Future], stage: str) -> Iterator[Any]:
     try:
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

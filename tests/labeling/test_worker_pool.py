@@ -173,3 +173,23 @@ def test_no_duckdb_connection_exists_when_the_array_path_forks(tmp_path, mapper,
     assert build_vocab.main(["--root", str(tmp_path)]) == 0
     # scan, mapping, count, assign (no cap: weights summed there), write; then DuckDB
     assert events == ["fork"] * 5 + ["connect"]
+
+
+def test_scan_workers_run_while_on_start_works(tmp_path):
+    """`on_start` (WordNet's load) overlaps the scan: the workers were forked, with their
+    tasks, before it runs, and so they do not inherit what it loads."""
+    import multiprocessing
+
+    from labeling.tag_pairs import scan_metadata
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_label_arrays import corpus, write_parts
+
+    write_parts(tmp_path, corpus(2000), files=2, row_group=250)
+    workers: list[int] = []
+    pairs = scan_metadata(
+        sorted(map(str, (tmp_path / "metadata").glob("*.parquet"))), tmp_path / "spill", 2,
+        on_start=lambda: workers.append(len(multiprocessing.active_children())),
+    )  # fmt: skip
+    assert workers == [2]
+    assert pairs.captions == 2000 and len(pairs.tasks) == 8
