@@ -96,6 +96,29 @@ def staged_dir(final: Path) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_run_folders(paths: list[Path]) -> list[Path]:
+    """Remove each folder named `…-PID` whose process is gone (never this process's): a
+    killed run cannot clean up after itself. Returns what was removed."""
+    removed = []
+    for path in paths:
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def require_parquet(folder: Path, what: str, command: str) -> str:
     """The glob of a stage's parquet parts, or a UsageError naming the command to run."""
     parts = sorted(folder.glob("*.parquet"))

@@ -166,24 +166,12 @@ def remove_dead_spills(root: Path) -> list[Path]:
     """Remove the spill folders (root/SPILL-PID) of runs whose PID is gone, and the
     unsuffixed SPILL of older versions: a killed run cannot clean up after itself, and a
     run never reads another's folder. Folders of live runs stay. Returns what was removed."""
-    removed = []
-    for path in sorted(root.glob(f"{SPILL}*")):
-        pid = path.name[len(SPILL) + 1 :]
-        legacy = path.name == SPILL
-        if legacy or (pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    from curation.layout import remove_dead_run_folders
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
+    legacy = root / SPILL
+    removed = [legacy] if legacy.is_dir() else []
+    shutil.rmtree(legacy, ignore_errors=True)
+    return removed + remove_dead_run_folders(sorted(root.glob(f"{SPILL}-*")))
 
 
 @contextlib.contextmanager

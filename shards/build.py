@@ -46,8 +46,6 @@ pure function of its rows and the unchanged source files.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -412,25 +410,12 @@ def failure_summary(counts: dict[str, Any]) -> str:
 def remove_dead_staging(final: Path) -> list[Path]:
     """Remove `final.tmp-PID` folders (and `final.old-PID`) left by runs whose PID is gone:
     a killed `curate shard` cannot clean up after itself. Returns what was removed."""
-    removed = []
-    for path in sorted(final.parent.glob(f"{final.name}.tmp-*")) + sorted(
-        final.parent.glob(f"{final.name}.old-*")
-    ):
-        pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    from curation.layout import remove_dead_run_folders
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
+    return remove_dead_run_folders(
+        sorted(final.parent.glob(f"{final.name}.tmp-*"))
+        + sorted(final.parent.glob(f"{final.name}.old-*"))
+    )
 
 
 def filter_successes(con: Any, parts: list[Path], opts: ShardOptions) -> dict[str, int]:
