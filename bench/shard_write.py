@@ -54,7 +54,7 @@ from pathlib import Path
 
 N_IMAGES = 600
 PER_SHARD = 200
-REPEATS = 15  # ~0.1 s each; many, because two other engineers share the 2 cores
+REPEATS = 15  # ~0.1 s each; many, because timings on a shared machine are noisy
 N_FULL = 3000  # images for the whole-command row: enough that fixed costs are a small share
 N_SMALL = 100  # the small run whose time estimates the fixed costs
 FULL_REPEATS = 3

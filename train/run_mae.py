@@ -2,7 +2,7 @@
 
     train mae --shards DIR/shards --out runs/mae-micro --model vit_micro_patch4 \
         --image-size 32 --steps 600 --batch-size 64 --decoder-depth 2 --decoder-dim 128 \
-        --decoder-heads 4      # CPU demo size; see the lead's README for measured times
+        --decoder-heads 4      # CPU demo size; README.md gives measured times
 
 Writes `OUT/`: `checkpoint-NNNNNN.safetensors` (kind "mae": encoder keys as timm names
 them + `decoder.*`), `log.jsonl` (see train.loop), `reconstructions.png` (per row: original
