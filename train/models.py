@@ -80,28 +80,23 @@ def check_image_size(name: str, image_size: int) -> None:
         )
 
 
-def matmul_patch_embed() -> type:
-    """The patch embedding `create_encoder` uses (train.patch_embed; imports timm)."""
-    from train.patch_embed import MatmulPatchEmbed
-
-    return MatmulPatchEmbed
-
-
 def create_encoder(name: str, image_size: int, num_classes: int = 0, drop_path: float = 0.0) -> Any:
     """A timm `VisionTransformer`: cls-token pooling, learnt-slot position embedding, the
-    patch embedding as a matmul (`matmul_patch_embed`; same weights as timm's).
+    patch embedding as a matmul (train.patch_embed; same weights as timm's).
 
     num_classes=0 gives no head (`forward` returns the cls feature [N, D]); otherwise a
     linear head [D -> num_classes]. Built on the current default device (`meta` works).
     """
     from timm.models.vision_transformer import VisionTransformer
 
+    from train.patch_embed import MatmulPatchEmbed
+
     shape, patch = parse_name(name)
     check_image_size(name, image_size)
     return VisionTransformer(
         img_size=image_size,
         patch_size=patch,
-        embed_layer=matmul_patch_embed(),
+        embed_layer=MatmulPatchEmbed,
         num_classes=num_classes,
         global_pool="token",
         embed_dim=shape.embed_dim,

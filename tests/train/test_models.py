@@ -60,10 +60,10 @@ def test_matmul_patch_embed_equals_timm_convolution() -> None:
     import torch
     from timm.layers import PatchEmbed
 
-    from train.models import matmul_patch_embed
+    from train.patch_embed import MatmulPatchEmbed
 
     torch.manual_seed(0)
-    ours = matmul_patch_embed()(img_size=32, patch_size=8, in_chans=3, embed_dim=24)
+    ours = MatmulPatchEmbed(img_size=32, patch_size=8, in_chans=3, embed_dim=24)
     conv = PatchEmbed(img_size=32, patch_size=8, in_chans=3, embed_dim=24)
     conv.load_state_dict(ours.state_dict())  # same names and shapes
     x = torch.randn(5, 3, 32, 32, dtype=torch.float64)
@@ -80,10 +80,11 @@ def test_matmul_patch_embed_equals_timm_convolution() -> None:
 def test_encoder_uses_matmul_patch_embed_with_timm_keys() -> None:
     from timm.models.vision_transformer import VisionTransformer
 
-    from train.models import create_encoder, matmul_patch_embed
+    from train.models import create_encoder
+    from train.patch_embed import MatmulPatchEmbed
 
     encoder = create_encoder("vit_pico_patch4", 32)
-    assert isinstance(encoder.patch_embed, matmul_patch_embed())
+    assert isinstance(encoder.patch_embed, MatmulPatchEmbed)
     plain = VisionTransformer(img_size=32, patch_size=4, num_classes=0, embed_dim=48, depth=2,
                               num_heads=3)  # fmt: skip
     assert plain.load_state_dict(encoder.state_dict(), strict=True)
