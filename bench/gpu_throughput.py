@@ -81,16 +81,40 @@ def use_conv_patch_embed(model: Any) -> None:
             module.forward = types.MethodType(PatchEmbed.forward, module)
 
 
-def make_step(kind: str, classes: int, batch: int, mode: str, patch_embed: str) -> Any:
-    """The training step as a no-argument callable (model, optimizer and batch inside)."""
-    import torch
+SPEEDUPS = {  # --speedups name -> train.fast_vit.apply_speedups options
+    "none": {},
+    "bf16-residual": {"bf16_residual": True},
+    "split-qkv": {"split_qkv": True},
+    "both": {"bf16_residual": True, "split_qkv": True},
+}
+SDPA = {  # --sdpa name -> torch.nn.attention.SDPBackend names (auto: torch's own order)
+    "auto": (),
+    "cudnn": ("CUDNN_ATTENTION",),
+    "flash": ("FLASH_ATTENTION",),
+    "efficient": ("EFFICIENT_ATTENTION",),
+}
 
+
+def make_step(kind: str, classes: int, batch: int, variant: dict[str, str]) -> Any:
+    """The training step as a no-argument callable (model, optimizer and batch inside).
+
+    variant: mode (compile mode or off), patch_embed, speedups, sdpa (see the flags)."""
+    import contextlib
+
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from train.fast_vit import apply_speedups
     from train.optim import param_groups
 
+    torch._dynamo.reset()  # each variant compiles afresh (no cache entry shared)
     torch.manual_seed(0)
+    mode = variant["mode"]
     model, loss_fn = build(kind, classes)
-    if patch_embed == "conv":
+    if variant["patch_embed"] == "conv":
         use_conv_patch_embed(model)
+    apply_speedups(model, **SPEEDUPS[variant["speedups"]])
+    backends = [getattr(SDPBackend, b) for b in SDPA[variant["sdpa"]]]
     optimizer = torch.optim.AdamW(param_groups(model.named_parameters(), 0.05), lr=1e-4,
                                   fused=True)  # fmt: skip
     params = [p for p in model.parameters() if p.requires_grad]
@@ -100,7 +124,8 @@ def make_step(kind: str, classes: int, batch: int, mode: str, patch_embed: str) 
     targets[torch.arange(batch), torch.randint(0, classes, (batch,))] = 1
 
     def step() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        attention = sdpa_kernel(backends) if backends else contextlib.nullcontext()
+        with attention, torch.autocast("cuda", dtype=torch.bfloat16):
             loss = loss_fn(step_model, images, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -172,8 +197,8 @@ def loader_images_per_s(workers: int, images: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-mae", type=int, default=256)
-    parser.add_argument("--batch-wsp", type=int, default=256)
+    parser.add_argument("--batch-mae", default="256", help="comma list of batch sizes")
+    parser.add_argument("--batch-wsp", default="256", help="comma list of batch sizes")
     parser.add_argument("--classes", type=int, default=10000)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--tasks", default="wsp,mae", help="comma list of wsp, mae")
@@ -181,12 +206,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma list: off (eager) and torch.compile modes")  # fmt: skip
     parser.add_argument("--patch-embeds", default="matmul,conv",
                         help="comma list: matmul (train.models) and/or conv (timm's)")  # fmt: skip
+    parser.add_argument("--speedups", default="none,both",
+                        help=f"comma list of fast_vit sets: {', '.join(SPEEDUPS)}")  # fmt: skip
+    parser.add_argument("--sdpa", default="auto",
+                        help=f"comma list of attention backends: {', '.join(SDPA)}")  # fmt: skip
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-steps", type=int, default=5)
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--loader-workers", type=int, default=8)
     parser.add_argument("--loader-images", type=int, default=2000)
     args = parser.parse_args(argv)
+    choices = (("--speedups", args.speedups, SPEEDUPS), ("--sdpa", args.sdpa, SDPA))
+    for flag, value, known in choices:
+        unknown = sorted(set(value.split(",")) - set(known))
+        if unknown:
+            parser.error(f"{flag}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
     import torch
 
     if not torch.cuda.is_available():
@@ -200,40 +234,42 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = True
     rows, profiled = [], None
     batches = {"wsp": args.batch_wsp, "mae": args.batch_mae}
+    axes = {"mode": args.modes, "patch_embed": args.patch_embeds, "speedups": args.speedups,
+            "sdpa": args.sdpa}  # fmt: skip
     for kind in args.tasks.split(","):
-        batch = batches[kind]
-        flops = training_flops(kind, args.classes, batch)
-        best: tuple[float, Any] = (0.0, None)
-        for mode, patch_embed in itertools.product(args.modes.split(","),
-                                                   args.patch_embeds.split(",")):  # fmt: skip
-            started = time.perf_counter()
-            step = make_step(kind, args.classes, batch, mode, patch_embed)
-            rate = time_steps(step, batch, args.steps, 5 if mode == "off" else 8)
-            mfu = flops * rate / (peak * 1e12)
-            seconds = round(time.perf_counter() - started, 1)
-            rows.append({"task": kind, "batch": batch, "mode": mode, "patch_embed": patch_embed,
-                         "images_per_s": round(rate, 1), "gflops_per_image": round(flops / 1e9, 2),
-                         "mfu": round(mfu, 4),
-                         "seconds_with_compile": seconds})  # fmt: skip
-            print(rows[-1], flush=True)
-            if args.profile and kind == "wsp" and rate > best[0]:
-                best = (rate, step)
-            del step
-            torch.cuda.empty_cache()
-        if best[1] is not None:
-            profiled = profile_step(best[1], args.profile_steps)
-            print(json.dumps(profiled, indent=1), flush=True)
-            best = (0.0, None)
-            torch.cuda.empty_cache()
+        for batch in map(int, batches[kind].split(",")):
+            flops = training_flops(kind, args.classes, batch)
+            best: tuple[float, Any] = (0.0, None)
+            for values in itertools.product(*(v.split(",") for v in axes.values())):
+                variant = dict(zip(axes, values, strict=True))
+                started = time.perf_counter()
+                step = make_step(kind, args.classes, batch, variant)
+                rate = time_steps(step, batch, args.steps, 5 if variant["mode"] == "off" else 8)
+                mfu = flops * rate / (peak * 1e12)
+                seconds = round(time.perf_counter() - started, 1)
+                rows.append({"task": kind, "batch": batch, **variant,
+                             "images_per_s": round(rate, 1),
+                             "gflops_per_image": round(flops / 1e9, 2), "mfu": round(mfu, 4),
+                             "seconds_with_compile": seconds})  # fmt: skip
+                print(rows[-1], flush=True)
+                if args.profile and kind == "wsp" and rate > best[0]:
+                    best = (rate, step)
+                del step
+                torch.cuda.empty_cache()
+            if best[1] is not None:
+                profiled = profile_step(best[1], args.profile_steps)
+                print(json.dumps(profiled, indent=1), flush=True)
+                best = (0.0, None)
+                torch.cuda.empty_cache()
     loader = 0.0
     if args.loader_workers > 0:  # 0: skip the loader
         loader = loader_images_per_s(args.loader_workers, args.loader_images)
     print(f"\n{name}, peak {peak} TFLOP/s bf16; ViT-B/16 at 224")
-    print(f"{'task':<5} {'batch':>5} {'mode':>26} {'patches':>7} {'images/s':>9} {'GFLOP/img':>9} "
-          f"{'MFU':>6}")  # fmt: skip
+    print(f"{'task':<5} {'batch':>5} {'mode':>26} {'patches':>7} {'speedups':>13} {'sdpa':>9} "
+          f"{'images/s':>9} {'GFLOP/img':>9} {'MFU':>6}")  # fmt: skip
     for r in rows:
         print(f"{r['task']:<5} {r['batch']:>5} {r['mode']:>26} {r['patch_embed']:>7} "
-              f"{r['images_per_s']:>9.1f} "
+              f"{r['speedups']:>13} {r['sdpa']:>9} {r['images_per_s']:>9.1f} "
               f"{r['gflops_per_image']:>9.1f} {r['mfu']:>6.1%}")  # fmt: skip
     print(f"loader: {loader:.0f} images/s with {args.loader_workers} workers (288 -> 224 crop)")
     OUT.mkdir(exist_ok=True)
