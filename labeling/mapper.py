@@ -61,6 +61,7 @@ from labeling.noun_index import NounRecord, noun_index
 from labeling.senses import (
     NON_VISUAL_DOMINANCE,
     SENSE_RULES,
+    concept_uses,
     hyponym_count,
     is_visual,
     visual_candidates,
@@ -259,7 +260,8 @@ class HashtagMapper:
             senses = self._nouns.senses(lemma)
             # most lemmas have one noun sense, and every rule of SENSE_RULES returns it
             synset = senses[0] if len(senses) == 1 else self._sense_rule(
-                senses, lemma, self.is_visual, dominance=self._dominance, breadth=self.breadth
+                senses, lemma, self.is_visual, dominance=self._dominance, breadth=self.breadth,
+                uses=self.uses,
             )  # fmt: skip
             hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
@@ -269,24 +271,36 @@ class HashtagMapper:
         """The visual, non-proper-name senses of a noun lemma, best first
         (`senses.visual_candidates`): the context rule's candidates."""
         return visual_candidates(
-            self._nouns.senses(lemma), lemma, self.is_visual, breadth=self.breadth
+            self._nouns.senses(lemma), lemma, self.is_visual, breadth=self.breadth, uses=self.uses
         )
 
     def breadth(self, synset: Any) -> int:
-        """`senses.hyponym_count` of an NLTK synset or a `NounRecord` (the rule 5 tie-break)."""
+        """`senses.hyponym_count` of an NLTK synset or a `NounRecord` (a rule 5 tie-break)."""
         if not isinstance(synset, NounRecord):
             return hyponym_count(synset)
+        return self._below_record(synset)[0]
+
+    def uses(self, synset: Any) -> int:
+        """`senses.concept_uses` of an NLTK synset or a `NounRecord` (a rule 5 tie-break)."""
+        if not isinstance(synset, NounRecord):
+            return concept_uses(synset)
+        return self._below_record(synset)[1]
+
+    def _below_record(self, record: NounRecord) -> tuple[int, int]:
+        """(synsets below `record`, tagged counts of its lemmas and theirs), memoised."""
         below = _below(self._nouns)
-        hit = below["counts"].get(synset.offset_)
+        hit = below["counts"].get(record.offset_)
         if hit is None:  # a walk down the inverted hypernym graph, each synset once
             seen: set[int] = set()
-            stack = list(below["children"].get(synset.offset_, ()))
+            stack = list(below["children"].get(record.offset_, ()))
             while stack:
                 child = stack.pop()
                 if child not in seen:
                     seen.add(child)
                     stack.extend(below["children"].get(child, ()))
-            hit = below["counts"][synset.offset_] = len(seen)
+            records = self._nouns.records
+            uses = sum(record.counts) + sum(sum(records[o].counts) for o in seen)
+            hit = below["counts"][record.offset_] = (len(seen), uses)
         return hit
 
     def hypernym_words(self, lemma: str) -> list[str]:
@@ -415,7 +429,7 @@ class HashtagMapper:
 @functools.cache
 def _below(nouns: Any) -> dict[str, dict]:
     """A `NounIndex`'s hypernym pointers inverted (offset -> its hyponyms and instance
-    hyponyms), built once (~0.1 s), and the memo of `HashtagMapper.breadth` counts."""
+    hyponyms), built once (~0.1 s), and the memo of `HashtagMapper._below_record`."""
     children: dict[int, list[int]] = {}
     for offset, record in nouns.records.items():
         for parent in record.hypernyms:

@@ -4,9 +4,9 @@ NLTK parses a synset's line of `data.noun` on every first touch (~150 us each, p
 hypernym lines the visual filter climbs), which made the sense rule the mapper's hot spot:
 ~100k distinct hashtags touch ~60k synsets. `NounIndex` reads the whole file in one pass
 (~82k lines, well under a second) into `NounRecord`s that offer exactly what
-`labeling.senses` needs from a synset: `offset()`, `lexname()`, `lemma_names()` and
-`tagged_count(lemma)`; and it answers the visual filter for every synset from one
-memoised walk up the hypernym graph.
+`labeling.senses` needs from a synset: `offset()`, `lexname()`, `lemma_names()`,
+`tagged_count(lemma)` and `trademarks` (`senses.is_trademark`); and it answers the visual
+filter for every synset from one memoised walk up the hypernym graph.
 
 Equivalences with NLTK (tested over random lemmas): `senses(lemma)` is
 `wn.synsets(lemma, "n")` in the same order (NLTK's `_morphy` forms of the lowercased lemma,
@@ -25,7 +25,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from labeling.senses import VISUAL_ANCESTORS, _sense_key_counts
+from labeling.senses import TRADEMARK, VISUAL_ANCESTORS, _sense_key_counts
 from labeling.wordnet import wordnet_path
 
 
@@ -38,6 +38,9 @@ class NounRecord:
     names: tuple[str, ...]  # lemma names as WordNet writes them (`Canis_familiaris`)
     counts: tuple[int, ...]  # tagged count of each name in this synset (cntlist.rev)
     hypernyms: tuple[int, ...]  # offsets of `@` and `@i` pointers
+    # names with a `;u` (usage domain) pointer to `senses.TRADEMARK`: all of them when the
+    # pointer is the synset's, one when it is the lemma's (`Ping-Pong` of table_tennis.n.01)
+    trademarks: tuple[str, ...] = ()
 
     def offset(self) -> int:
         return self.offset_
@@ -66,6 +69,7 @@ class NounIndex:
         self._wn = wn
         counts = _sense_key_counts(wn)
         lexnames = _lexnames(wn)
+        trademark = wn.synset(TRADEMARK).offset()
         self.records: dict[int, NounRecord] = {}
         with open(wordnet_path(wn, "data.noun"), encoding="utf-8") as lines:
             for line in lines:
@@ -80,14 +84,17 @@ class NounIndex:
                     names.append(name)
                     tallies.append(counts.get(f"{name.lower()}%1:{filenum:02d}:{lex_id:02d}::", 0))
                 at = 4 + 2 * n_words
-                hypernyms = tuple(
-                    int(fields[at + 2 + 4 * p])
-                    for p in range(int(fields[at]))
-                    if fields[at + 1 + 4 * p] in ("@", "@i")
-                )
+                pointers = [fields[at + 1 + 4 * p : at + 5 + 4 * p] for p in range(int(fields[at]))]
+                hypernyms = tuple(int(o) for symbol, o, *_ in pointers if symbol in ("@", "@i"))
+                # source/target `sstt` (hex): 0000 the whole synset, else word ss to word tt
+                sources = {
+                    int(st[:2], 16) for symbol, o, _, st in pointers
+                    if symbol == ";u" and int(o) == trademark
+                }  # fmt: skip
                 self.records[offset] = NounRecord(
-                    offset, lexnames[filenum], tuple(names), tuple(tallies), hypernyms
-                )
+                    offset, lexnames[filenum], tuple(names), tuple(tallies), hypernyms,
+                    tuple(n for i, n in enumerate(names, 1) if {0, i} & sources),
+                )  # fmt: skip
         self._anchors = frozenset(wn.synset(name).offset() for name in VISUAL_ANCESTORS)
         self._under_anchor: dict[int, bool] = {}
 

@@ -98,8 +98,11 @@ _RANK = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
 
 VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
 
-# (senses, lemma, visual, dominance=..., breadth=...) -> synset; only frequent_visual reads
-# `dominance` and `breadth`
+# The usage domain of brand names that WordNet capitalises but that name products.
+TRADEMARK = "trademark.n.02"
+
+# (senses, lemma, visual, dominance=..., breadth=..., uses=...) -> synset; only
+# frequent_visual reads `dominance`, `breadth` and `uses`
 SenseRule = Callable[..., Any]
 
 
@@ -122,9 +125,42 @@ def hyponym_count(synset: Any) -> int:
 
 
 def proper_name_of(synset: Any, lemma: str) -> bool:
-    """True when `synset` names `lemma` only capitalised, i.e. as a proper name."""
+    """True when `synset` names `lemma` only capitalised, i.e. as a proper name, and is no
+    trademark (`is_trademark`: `Loafer` and `Band_Aid` name the products)."""
     names = [n for n in synset.lemma_names() if n.casefold() == lemma.casefold()]
-    return bool(names) and all(n[:1].isupper() for n in names)
+    if not names or not all(n[:1].isupper() for n in names):
+        return False
+    return not is_trademark(synset, lemma)
+
+
+def is_trademark(synset: Any, lemma: str) -> bool:
+    """True when WordNet files `lemma` of `synset` under the usage domain `TRADEMARK`: the
+    whole synset (83: loafer.n.02, band_aid.n.01, dumpster.n.01, frisbee.n.01) or that
+    lemma alone (`Caterpillar` of caterpillar.n.02, `Ping-Pong` of table_tennis.n.01).
+
+    `synset` is NLTK's or a `labeling.noun_index.NounRecord` (which knows its names)."""
+    folded = lemma.casefold()
+    own = getattr(synset, "trademarks", None)
+    if own is not None:
+        return any(n.casefold() == folded for n in own)
+    if any(d.name() == TRADEMARK for d in synset.usage_domains()):
+        return any(n.casefold() == folded for n in synset.lemma_names())
+    return any(
+        x.name().casefold() == folded
+        and any(d.synset().name() == TRADEMARK for d in x.usage_domains())
+        for x in synset.lemmas()
+    )
+
+
+def concept_uses(synset: Any) -> int:
+    """SemCor uses of the concept: the tagged counts of every lemma of `synset` and of the
+    synsets below it (hyponyms and instance hyponyms, transitively), each synset once:
+    Resnik's (1995) concept frequency (aircraft_carrier.n.01: 5, carrier.n.02: 3,
+    crib.n.01: 3, fingerstall.n.01: 0). An NLTK synset; `HashtagMapper.uses` also takes
+    records."""
+    counts = _sense_key_counts(synset._wordnet_corpus_reader)
+    below = {synset, *synset.closure(lambda s: s.hyponyms() + s.instance_hyponyms())}
+    return sum(counts.get(x.key(), 0) for s in below for x in s.lemmas())
 
 
 def tagged_count(synset: Any, lemma: str) -> int:
@@ -165,6 +201,7 @@ def _first(
     visual: Callable[[Any], bool],
     dominance: float = 0.0,
     breadth: Callable[[Any], int] | None = None,
+    uses: Callable[[Any], int] | None = None,
 ) -> Any:
     return senses[0]
 
@@ -175,6 +212,7 @@ def _first_visual(
     visual: Callable[[Any], bool],
     dominance: float = 0.0,
     breadth: Callable[[Any], int] | None = None,
+    uses: Callable[[Any], int] | None = None,
 ) -> Any:
     common = common_senses(senses, lemma)
     return next((s for s in common if visual(s)), common[0])
@@ -186,8 +224,9 @@ def _frequent_visual(
     visual: Callable[[Any], bool],
     dominance: float = NON_VISUAL_DOMINANCE,
     breadth: Callable[[Any], int] | None = None,
+    uses: Callable[[Any], int] | None = None,
 ) -> Any:
-    candidates = visual_candidates(senses, lemma, visual, breadth=breadth)
+    candidates = visual_candidates(senses, lemma, visual, breadth=breadth, uses=uses)
     common = common_senses(senses, lemma)
     if not candidates:
         return common[0]
@@ -232,23 +271,24 @@ def visual_candidates(
     visual: Callable[[Any], bool],
     weak_dominance: float = DEPICTION_DOMINANCE,
     breadth: Callable[[Any], int] | None = None,
+    uses: Callable[[Any], int] | None = None,
 ) -> list[Any]:
     """The visual, non-proper-name senses, best first under `frequent_visual`'s order:
-    tagged count, then `LEXNAME_PREFERENCE`, then `breadth` (default `hyponym_count`; a
-    `NounRecord` needs the mapper's), then WordNet's order; then depiction dominance
-    (module docstring) moves the `weakly_visual` senses behind the others unless they
-    outweigh the best of them `weak_dominance` times (0 turns it off)."""
+    tagged count, then `LEXNAME_PREFERENCE`, then `tie_key` (the word as the sense's own
+    lemma, `uses`, `breadth`; defaults `concept_uses` and `hyponym_count`, a `NounRecord`
+    needs the mapper's), then WordNet's order; then depiction dominance (module docstring)
+    moves the `weakly_visual` senses behind the others unless they outweigh the best of
+    them `weak_dominance` times (0 turns it off)."""
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
     if len(pool) > 1:
-        width = breadth or hyponym_count
-        # (count, lexname rank, WordNet order); breadth only decides among equal (count, rank),
-        # so it is computed only there (a walk down the hyponyms each)
+        # (count, lexname rank, WordNet order); the tie-breaks only decide among equal
+        # (count, rank), so they are computed only there (a walk down the hyponyms each)
         keys = [(-tagged_count(s, lemma), _RANK.get(s.lexname(), len(_RANK))) for s in pool]
         tied = {k for k in keys if keys.count(k) > 1}
         ranked = [
             s
             for *_, s in sorted(
-                (*k, -width(s) if k in tied else 0, i, s)
+                (*k, *(tie_key(s, lemma, breadth, uses) if k in tied else _NO_TIE), i, s)
                 for i, (k, s) in enumerate(zip(keys, pool, strict=True))
             )
         ]
@@ -264,6 +304,27 @@ def visual_candidates(
     if weak_uses >= weak_dominance * (tagged_count(strong[0], lemma) + 1):
         return ranked
     return strong + weak
+
+
+_NO_TIE = (0, 0, 0)
+
+
+def tie_key(
+    synset: Any,
+    lemma: str,
+    breadth: Callable[[Any], int] | None = None,
+    uses: Callable[[Any], int] | None = None,
+) -> tuple[int, int, int]:
+    """Sort key among senses of equal (tagged count, lexname rank), smallest first: the
+    sense that has `lemma` itself among its lemmas (`#shades` the sunglasses, not a plural
+    of `shade`), then the higher `uses` (`concept_uses`), then the higher `breadth`
+    (`hyponym_count`)."""
+    named = lemma.casefold() in {n.casefold() for n in synset.lemma_names()}
+    return (
+        0 if named else 1,
+        -(uses or concept_uses)(synset),
+        -(breadth or hyponym_count)(synset),
+    )
 
 
 def weakly_visual(synset: Any) -> bool:

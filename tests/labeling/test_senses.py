@@ -157,9 +157,11 @@ def test_hyponym_count_is_the_closure_below(wn):
 )
 def test_ties_go_to_the_broader_sense(wn, word, want, was):
     senses = wn.synsets(word, "n")
-    assert SENSE_RULES["frequent_visual"](senses, word, _visual).name() == want
-    # without the tie-break (every breadth equal) WordNet's order decides
-    flat = SENSE_RULES["frequent_visual"](senses, word, _visual, breadth=lambda s: 0)
+    rule = SENSE_RULES["frequent_visual"]
+    assert rule(senses, word, _visual).name() == want
+    assert rule(senses, word, _visual, uses=lambda s: 0).name() == want  # breadth alone
+    # without the tie-breaks (every breadth and concept frequency equal) WordNet's order
+    flat = rule(senses, word, _visual, breadth=lambda s: 0, uses=lambda s: 0)
     assert flat.name() == was
 
 
@@ -204,21 +206,27 @@ def test_weakly_visual(wn):
     assert not weakly_visual(wn.synset("animal.n.01"))  # noun.Tops: the organisms
 
 
-def _candidates_sorting_everything(senses, lemma, visual, breadth):
-    """visual_candidates' order before breadth was made lazy, depiction dominance aside:
-    every candidate's breadth computed, one sort over the full key."""
+def _candidates_sorting_everything(senses, lemma, visual, breadth, uses):
+    """visual_candidates' order before the tie-breaks were made lazy, depiction dominance
+    aside: every candidate's tie key computed, one sort over the full key."""
     from labeling.senses import common_senses
 
     rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
     order = {s: i for i, s in enumerate(senses)}
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
-    key = lambda s: (-tagged_count(s, lemma), rank.get(s.lexname(), 99), -breadth(s), order[s])  # noqa: E731
+
+    def key(s):
+        named = lemma.casefold() in {n.casefold() for n in s.lemma_names()}
+        count, lexrank = -tagged_count(s, lemma), rank.get(s.lexname(), 99)
+        return (count, lexrank, not named, -uses(s), -breadth(s), order[s])
+
     return sorted(pool, key=key)
 
 
 def test_lazy_breadth_orders_as_the_full_sort(mapper):
-    """Breadth only breaks (count, lexname) ties; on every WordNet noun lemma with 2+ visual
-    senses (a seeded sample of 3000) the order equals sorting with every breadth computed."""
+    """The tie key only breaks (count, lexname) ties; on every WordNet noun lemma with 2+
+    visual senses (a seeded sample of 3000) the order equals sorting with every tie key
+    computed."""
     import random
 
     wn = mapper._wn
@@ -230,8 +238,12 @@ def test_lazy_breadth_orders_as_the_full_sort(mapper):
     compared = ties = 0
     for lemma in sample:
         senses = nouns.senses(lemma)
-        want = _candidates_sorting_everything(senses, lemma, mapper.is_visual, mapper.breadth)
-        got = visual_candidates(senses, lemma, mapper.is_visual, 0, breadth=mapper.breadth)
+        want = _candidates_sorting_everything(
+            senses, lemma, mapper.is_visual, mapper.breadth, mapper.uses
+        )
+        got = visual_candidates(
+            senses, lemma, mapper.is_visual, 0, breadth=mapper.breadth, uses=mapper.uses
+        )
         assert got == want, lemma
         compared += len(want) > 1
         keys = [(tagged_count(s, lemma), s.lexname()) for s in want]
@@ -250,7 +262,9 @@ def test_a_lemma_with_one_sense_gets_it_under_every_rule(mapper, rule):
     kinds = set()
     for lemma in lemmas:
         (only,) = mapper._nouns.senses(lemma)
-        got = SENSE_RULES[rule]([only], lemma, mapper.is_visual, breadth=mapper.breadth)
+        got = SENSE_RULES[rule](
+            [only], lemma, mapper.is_visual, breadth=mapper.breadth, uses=mapper.uses
+        )
         assert got is only, lemma
         kinds.add((mapper.is_visual(only), only.names[0][:1].isupper()))
     assert len(kinds) == 4  # visual and not, capitalised and not

@@ -1,0 +1,152 @@
+"""The tie-breaks of `frequent_visual` among senses of equal tagged count and lexname, and
+the trademark exception to the proper-name rule, with real WordNet 3.0."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from labeling.senses import (
+    SENSE_RULES,
+    TRADEMARK,
+    concept_uses,
+    is_trademark,
+    proper_name_of,
+    tie_key,
+)
+from labeling.wordnet import wordnet
+
+
+@pytest.fixture(scope="module")
+def wn():
+    return wordnet()
+
+
+@pytest.mark.parametrize(
+    ("tag", "want", "was"),
+    [
+        # `Loafer` and `Band_Aid` are capitalised, but WordNet files them as trademarks:
+        # the products, not proper names; without that the idler and the quick fix won
+        ("loafer", "loafer.n.02", "idler.n.01"),
+        ("BandAid", "band_aid.n.01", "band_aid.n.02"),
+    ],
+)
+def test_trademarks_are_common_nouns(mapper, tag, want, was):
+    mapping = mapper.map(tag)
+    assert mapping.reason is None
+    synset = mapper.synset(mapping.wnid)
+    assert synset.name() == want
+    assert is_trademark(synset, mapping.canonical)
+    assert not proper_name_of(synset, mapping.canonical)
+    # the rule without the exception: every sense but the trademark
+    others = [s for s in mapper._nouns.senses(mapping.canonical) if not s.trademarks]
+    rule = SENSE_RULES["frequent_visual"]
+    old = rule(
+        others, mapping.canonical, mapper.is_visual, breadth=mapper.breadth, uses=mapper.uses
+    )
+    assert mapper.synset(old.wnid).name() == was
+
+
+def test_proper_names_that_are_no_trademarks_stay_out(wn):
+    assert proper_name_of(wn.synset("crane.n.02"), "crane")  # Hart Crane, the poet
+    assert not is_trademark(wn.synset("crane.n.02"), "crane")
+    assert not is_trademark(wn.synset("idler.n.01"), "loafer")
+
+
+def _nltk_trademarks(synset) -> set[str]:
+    if any(d.name() == TRADEMARK for d in synset.usage_domains()):
+        return set(synset.lemma_names())
+    return {
+        x.name()
+        for x in synset.lemmas()
+        if any(d.synset().name() == TRADEMARK for d in x.usage_domains())
+    }
+
+
+def test_trademark_records_equal_nltk(wn, mapper):
+    """`NounRecord.trademarks` are NLTK's usage domains: every name of the 83 synsets filed
+    as trademarks, and the lemmas filed so one by one (`Caterpillar`, not `cat`); checked on
+    every record that has one and on a seeded sample of the others."""
+    records = mapper._nouns.records
+    whole = {s.offset() for s in wn.synset(TRADEMARK).in_usage_domains()}
+    assert len(whole) == 83 and all(
+        set(records[o].trademarks) == set(records[o].names) for o in whole
+    )
+    marked = [o for o, r in records.items() if r.trademarks]
+    assert len(marked) > len(whole)  # lemma-level marks too
+    for offset in marked + random.Random(7).sample(sorted(records), 2000):
+        synset = wn.synset_from_pos_and_offset("n", offset)
+        assert set(records[offset].trademarks) == _nltk_trademarks(synset), synset
+    caterpillar = mapper.record(_wnid(mapper, "caterpillar.n.02"))
+    assert caterpillar.trademarks == ("Caterpillar",)
+    assert is_trademark(caterpillar, "caterpillar") and not is_trademark(caterpillar, "cat")
+    assert is_trademark(wn.synset("caterpillar.n.02"), "Caterpillar")
+    assert not is_trademark(wn.synset("caterpillar.n.02"), "cat")
+
+
+@pytest.mark.parametrize(
+    ("tag", "want", "was"),
+    [
+        # the tag is a lemma of the sense itself, not a plural of another word's lemma
+        ("shades", "sunglasses.n.01", "shade.n.03"),  # shade.n.03 has 3 synsets below
+        ("bars", "parallel_bars.n.01", "bar.n.03"),  # bar.n.03 has 78
+    ],
+)
+def test_the_word_itself_before_its_plural(mapper, tag, want, was):
+    mapping = mapper.map(tag)
+    assert mapping.canonical == tag and mapper.synset(mapping.wnid).name() == want
+    got, old = mapper.record(_wnid(mapper, want)), mapper.record(_wnid(mapper, was))
+    assert tie_key(got, tag, mapper.breadth, mapper.uses)[0] == 0
+    assert tie_key(old, tag, mapper.breadth, mapper.uses)[0] == 1
+    assert mapper.breadth(old) > mapper.breadth(got)  # breadth alone chose `was`
+
+
+def _wnid(mapper, name: str) -> str:
+    return f"n{mapper._wn.synset(name).offset():08d}"
+
+
+@pytest.mark.parametrize(
+    ("tag", "want", "was"),
+    [
+        # counts of the word 0 = 0 (3 = 3 for carrier), same lexname; the concept's own
+        # SemCor uses (its lemmas and those below it) decide before breadth
+        ("carrier", "aircraft_carrier.n.01", "carrier.n.02"),  # 5 uses against 3
+        ("cot", "crib.n.01", "fingerstall.n.01"),  # 3 against 0 (WordNet lists it first)
+        ("letterbox", "mailbox.n.01", "postbox.n.01"),
+        ("file", "file.n.03", "file.n.04"),  # the cabinet over the rasp (7 below it)
+    ],
+)
+def test_ties_go_to_the_concept_used_more(mapper, tag, want, was):
+    mapping = mapper.map(tag)
+    assert mapper.synset(mapping.wnid).name() == want
+    got, old = mapper.record(_wnid(mapper, want)), mapper.record(_wnid(mapper, was))
+    lemma = mapping.canonical
+    assert got.tagged_count(lemma) == old.tagged_count(lemma)
+    assert got.lexname() == old.lexname()
+    assert mapper.uses(got) > mapper.uses(old)
+    assert mapper.breadth(got) <= mapper.breadth(old)  # breadth would not have chosen it
+
+
+def test_concept_uses_docstring_examples_are_its_values(wn):
+    examples = re.findall(r"(\w+\.n\.\d\d): (\d+)", concept_uses.__doc__)
+    assert len(examples) == 4
+    for name, number in examples:
+        assert concept_uses(wn.synset(name)) == int(number), name
+
+
+def test_concept_uses_of_records_equal_nltk(wn, mapper):
+    """`HashtagMapper.uses` on records (inverted hypernym graph, record counts) equals
+    `concept_uses` on NLTK synsets (closure, cntlist.rev) over a seeded sample."""
+    offsets = sorted(mapper._nouns.records)
+    sample = random.Random(5).sample(offsets, 300)
+    sample += [wn.synset(n).offset() for n in ("hammer.n.02", "dog.n.01", "artifact.n.01")]
+    positive = 0
+    for offset in sample:
+        synset = wn.synset_from_pos_and_offset("n", offset)
+        record = mapper._nouns.records[offset]
+        assert mapper.uses(record) == concept_uses(synset) == mapper.uses(synset), synset
+        positive += concept_uses(synset) > 0
+    assert positive > 30
+    assert mapper.uses(mapper.record(_wnid(mapper, "artifact.n.01"))) > 5_000  # 9,503
