@@ -40,6 +40,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out" / "build_vocab_throughput.json"
 POOL_SIZE = 100_000
+INGEST_PART_ROWS = 1_000_000  # `curate ingest --part-rows` default
 
 
 def tag_pool(seed: int = 0) -> list[str]:
@@ -72,8 +73,10 @@ def tag_pool(seed: int = 0) -> list[str]:
     return sorted(DEFAULT_STOPLIST) + [t for t in body if t not in DEFAULT_STOPLIST]
 
 
-def generate(root: Path, captions: int, parts: int = 8) -> float:
-    """Write ROOT/metadata/part-*.parquet (uid, url, caption, source); return seconds."""
+def generate(root: Path, captions: int, part_rows: int = INGEST_PART_ROWS) -> float:
+    """Write ROOT/metadata/part-*.parquet (uid, url, caption, source) shaped as `curate
+    ingest` writes it: `part_rows` rows a part, sorted by uid, zstd, DuckDB's row groups
+    (122,880 rows); return seconds."""
     import duckdb
     import pyarrow as pa
 
@@ -83,6 +86,7 @@ def generate(root: Path, captions: int, parts: int = 8) -> float:
     con.register("pool_arrow", pa.table({"tag": pool, "rank": list(range(len(pool)))}))
     con.execute("CREATE TABLE pool AS SELECT * FROM pool_arrow")
     (root / "metadata").mkdir(parents=True, exist_ok=True)
+    parts = max(1, -(-captions // part_rows))
     per_part = -(-captions // parts)
     n = len(pool)
     for part in range(parts):
@@ -104,7 +108,8 @@ def generate(root: Path, captions: int, parts: int = 8) -> float:
                      'a photo of my day ' || coalesce(t.tags, '') AS caption,
                      'bench' AS source
               FROM range({lo}, {hi}) r(i) LEFT JOIN tagged t USING (i)
-            ) TO '{root}/metadata/part-{part:05d}.parquet' (FORMAT parquet)
+              ORDER BY uid
+            ) TO '{root}/metadata/part-{part:05d}.parquet' (FORMAT parquet, COMPRESSION zstd)
             """
         )
     con.close()

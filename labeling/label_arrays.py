@@ -10,11 +10,11 @@ of `labeling.tag_pairs` (caption row, tag id) instead of strings:
     per task   samples, class_ids, hashtag ids, keep: numpy arrays, spilled as .npz
 
 Passes over the spilled pairs, each one task (metadata row group) at a time in forked
-workers (`_per_task`): count samples per synset; look classes up, toss the cap coins,
-count kept samples per class; sum the raw weights (without `--cap` every sample is kept, the
-kept counts are known before, and the assign pass sums them); weigh and write. Memory: one
-row group per worker plus per-tag and per-class arrays. Only the writer touches strings again (uids,
-wnids, tags).
+workers (`_per_task`): count samples per synset (and spill the pairs whose tag maps to a
+synset); look classes up on those, toss the cap coins, count kept samples per class; sum
+the raw weights (without `--cap` every sample is kept, the kept counts are known before,
+and the assign pass sums them); weigh and write. Memory: one row group per worker plus
+per-tag and per-class arrays. Only the writer touches strings again (uids, wnids, tags).
 
 Differences from the SQL path, both stated in the output contract: labels are written as
 one part per metadata row group (`part-NNNNN.parquet`, NNNNN the row group's task index),
@@ -77,11 +77,18 @@ def _per_task(
         yield from ordered(pool, stage, function, tasks)
 
 
+def _mapped_path(pairs: TagPairs, task: Any) -> Path:
+    return pairs.spill / f"{task.index:06d}.mapped.npz"
+
+
 def _count_task(task: Any) -> np.ndarray:
-    rows, ids = _STATE["pairs"].pairs(task)
-    sids = _STATE["tag_sid"][ids]
+    pairs = _STATE["pairs"]
+    rows, ids, to_global = pairs.batch_pairs(task)
+    # synset per batch tag, then per pair: one gather over the pairs instead of two
+    sids = _STATE["tag_sid"][to_global][ids]
     mapped = sids >= 0
-    rows, sids = rows[mapped], sids[mapped]
+    rows, ids, sids = rows[mapped], ids[mapped], sids[mapped]
+    np.savez(_mapped_path(pairs, task), rows=rows, tags=to_global[ids], sids=sids)
     first = distinct_per_row(rows, sids)
     return np.bincount(sids[first], minlength=_STATE["n_synsets"])
 
@@ -89,7 +96,9 @@ def _count_task(task: Any) -> np.ndarray:
 def count_synsets(
     pairs: TagPairs, tag_sid: np.ndarray, n_synsets: int, workers: int = 1
 ) -> np.ndarray:
-    """Samples per synset (int64 [S]): a sample counts once per synset, through any tag."""
+    """Samples per synset (int64 [S]): a sample counts once per synset, through any tag.
+    Also spills each task's mapped pairs (`NNNNNN.mapped.npz`: rows, global tag ids, sids;
+    ~1 in 4 pairs on the bench corpus), which `assign` reads instead of all pairs."""
     state = {"pairs": pairs, "tag_sid": tag_sid, "n_synsets": n_synsets}
     counts = np.zeros(n_synsets, np.int64)
     for partial in _per_task(_count_task, pairs.tasks, state, workers, "count synsets"):
@@ -150,11 +159,11 @@ def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int, tuple[float, int
     """One task of `assign`: spill its labels; (kept per class, samples, kept, labels,
     `_weight_sum_task`'s result when the kept counts are known up front, else None)."""
     pairs, threshold = _STATE["pairs"], _STATE["threshold"]
-    rows, ids = pairs.pairs(task)
-    sids = _STATE["tag_sid"][ids]
-    cls = np.where(sids >= 0, _STATE["class_of"][np.maximum(sids, 0)], -1)
+    with np.load(_mapped_path(pairs, task)) as mapped:
+        rows, ids, cls = mapped["rows"], mapped["tags"], _STATE["class_of"][mapped["sids"]]
     hit = cls >= 0
-    rows, ids, cls = rows[hit], ids[hit], cls[hit]
+    if not hit.all():  # synsets below --min-count or beyond --max-classes
+        rows, ids, cls = rows[hit], ids[hit], cls[hit]
     # hashtags: the tags that gave a class, sorted by tag within a sample
     order = by_row_then_rank(rows, _STATE["tag_rank"][ids])
     tag_rows, tag_ids = rows[order], ids[order]
@@ -243,11 +252,13 @@ LABEL_SCHEMA = (
 )  # fmt: skip
 
 
-# Parquet dictionary pages for every column but `uid`: uids are distinct, so a dictionary
-# only costs hashing until it outgrows its page and falls back (plain is ~5% smaller, too).
-DICT_COLUMNS = [
-    "class_ids.list.element", "wnids.list.element", "hashtags.list.element", "keep", "weight"
-]  # fmt: skip
+# Parquet dictionary pages for the columns whose values repeat: not `uid` (distinct, so a
+# dictionary only costs hashing until it outgrows its page and falls back; plain is ~5%
+# smaller too) nor `weight` (hashing it cost ~5 ms a 80k-row part for no smaller file).
+DICT_COLUMNS = ["class_ids.list.element", "wnids.list.element", "hashtags.list.element", "keep"]
+# Min/max statistics where a reader can use them (uid ranges: parts are sorted by uid); the
+# string lists' min/max cost ~3 ms a part and answer no query.
+STATISTICS_COLUMNS = ["uid", "class_ids.list.element", "keep", "weight"]
 
 
 def _weight_sum_task(task: Any) -> tuple[float, int]:
@@ -277,24 +288,40 @@ def _write_task(task: Any) -> int:
         keep, tag_rows, tag_ids = saved["keep"], saved["tag_rows"], saved["tag_ids"]
         weight = np.where(keep, _raw_weights(saved, _STATE["inverse_sqrt"]) / _STATE["mean"], 0.0)
     uids = read_column(task, "uid").take(pa.array(samples, pa.int32())).cast(pa.string())
-    order = pc.sort_indices(uids).to_numpy()
-    class_offsets, classes = _regroup(np.r_[starts, len(classes)], classes, order)
+    class_offsets = np.r_[starts, len(classes)].astype(np.int32)
     tag_offsets = np.searchsorted(tag_rows, np.r_[samples, samples[-1] + 1] if len(samples) else 0)
-    tag_offsets, tag_ids = _regroup(np.atleast_1d(tag_offsets), tag_ids, order)
+    tag_offsets = np.atleast_1d(tag_offsets).astype(np.int32)
+    # `curate ingest` writes metadata sorted by uid, so rows usually are in uid order already
+    # (~18 ms a 80k-row part saved: the string sort and the list regrouping)
+    if not in_order(uids):
+        order = pc.sort_indices(uids).to_numpy()
+        uids, keep, weight = uids.take(pa.array(order)), keep[order], weight[order]
+        class_offsets, classes = _regroup(class_offsets, classes, order)
+        tag_offsets, tag_ids = _regroup(tag_offsets, tag_ids, order)
     table = pa.table(
         {
-            "uid": uids.take(pa.array(order)),
+            "uid": uids,
             "class_ids": pa.ListArray.from_arrays(class_offsets, pa.array(classes, pa.int32())),
             "wnids": pa.ListArray.from_arrays(class_offsets, _STATE["wnids"].take(classes)),
             "hashtags": pa.ListArray.from_arrays(tag_offsets, pairs.values.take(tag_ids)),
-            "keep": pa.array(keep[order], pa.bool_()),
-            "weight": pa.array(weight[order].astype(np.float32)),
+            "keep": pa.array(keep, pa.bool_()),
+            "weight": pa.array(weight.astype(np.float32)),
         }
     )
     pq.write_table(
-        table, _STATE["folder"] / f"part-{task.index:05d}.parquet", use_dictionary=DICT_COLUMNS
-    )
+        table, _STATE["folder"] / f"part-{task.index:05d}.parquet", use_dictionary=DICT_COLUMNS,
+        write_statistics=STATISTICS_COLUMNS,
+    )  # fmt: skip
     return len(table)
+
+
+def in_order(uids: Any) -> bool:
+    """Whether a string array is sorted (ties allowed: a stable sort would keep them)."""
+    import pyarrow.compute as pc
+
+    if len(uids) < 2:
+        return True
+    return bool(pc.all(pc.less_equal(uids.slice(0, len(uids) - 1), uids.slice(1))).as_py())
 
 
 def write_labels(

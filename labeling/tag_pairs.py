@@ -62,9 +62,16 @@ class TagPairs:
 
     def pairs(self, task: ScanTask) -> tuple[np.ndarray, np.ndarray]:
         """(rows, global tag ids) of one task, read back from the spill."""
+        rows, ids, to_global = self.batch_pairs(task)
+        return rows, to_global[ids]
+
+    def batch_pairs(self, task: ScanTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, batch tag ids, batch id -> global tag id) of one task: a caller that
+        maps tags to something else composes its lookup with `to_global` first (one
+        gather per pair instead of two)."""
         to_global = np.load(self.spill / f"{task.index:06d}.global.npy")
         with np.load(self.spill / f"{task.index:06d}.scan.npz") as saved:
-            return saved["rows"], to_global[saved["ids"]]
+            return saved["rows"], saved["ids"], to_global
 
 
 def plan_tasks(paths: list[str]) -> list[ScanTask]:

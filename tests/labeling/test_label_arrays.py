@@ -44,16 +44,22 @@ def corpus(n: int, seed: int = 0) -> list[str | None]:
     return captions
 
 
-def write_parts(root: Path, captions: list[str | None], files: int, row_group: int) -> None:
-    """Ingest-shaped metadata in several files of several row groups."""
+def write_parts(
+    root: Path, captions: list[str | None], files: int, row_group: int, sort_uids: bool = False
+) -> None:
+    """Metadata in several files of several row groups; uids in random order, or sorted
+    within each file as `curate ingest` writes them (`sort_uids`)."""
     (root / "metadata").mkdir(parents=True)
     per = -(-len(captions) // files)
     for f in range(files):
         part = captions[f * per : (f + 1) * per]
         first = f * per
+        uids = [f"{(first + i) * 0x9E3779B97F4A7C15 % 2**64:016x}" for i in range(len(part))]
+        if sort_uids:
+            uids.sort()
         table = pa.table(
             {
-                "uid": [f"{(first + i) * 2654435761 % 2**64:016x}" for i in range(len(part))],
+                "uid": uids,
                 "url": [f"http://127.0.0.1/{first + i}.jpg" for i in range(len(part))],
                 "caption": pa.array(part, pa.string()),
                 "source": ["t"] * len(part),
@@ -108,6 +114,39 @@ def test_array_path_equals_sql_path(tmp_path, mapper, argv):
         assert "RLE_DICTIONARY" not in encodings["uid"]
         assert "RLE_DICTIONARY" in encodings["hashtags.list.element"]
         assert "RLE_DICTIONARY" in encodings["wnids.list.element"]
+
+
+def test_uid_sorted_metadata_takes_no_sort_and_equals_sql_path(tmp_path, mapper, monkeypatch):
+    """Metadata sorted by uid (what `curate ingest` writes): the array path skips its sort
+    by uid and still writes the SQL path's rows."""
+    from labeling import label_arrays
+
+    def no_regroup(*args, **kwargs):
+        raise AssertionError("rows were in uid order: nothing to sort and regroup")
+
+    captions = corpus(2000, seed=5)
+    for engine in ("arrays", "sql"):
+        write_parts(tmp_path / engine, captions, files=2, row_group=250, sort_uids=True)
+    monkeypatch.setattr(label_arrays, "_regroup", no_regroup)  # forked workers inherit it
+    assert main(["--root", str(tmp_path / "arrays"), "--cap", "30"]) == 0
+    monkeypatch.undo()
+    assert main(["--root", str(tmp_path / "sql"), "--engine", "sql", "--cap", "30"]) == 0
+    fast, slow = outputs(tmp_path / "arrays"), outputs(tmp_path / "sql")
+    assert fast["vocab"] == slow["vocab"] and fast["counts"] == slow["counts"]
+    by_uid = {r["uid"]: r for r in slow["labels"]}
+    assert len(fast["labels"]) == len(by_uid) > 600
+    for row in fast["labels"]:
+        assert {k: v for k, v in row.items() if k != "weight"} == {
+            k: v for k, v in by_uid[row["uid"]].items() if k != "weight"
+        }
+        assert row["weight"] == pytest.approx(by_uid[row["uid"]]["weight"], rel=1e-6)
+
+
+def test_in_order():
+    from labeling.label_arrays import in_order
+
+    assert in_order(pa.array([], pa.string())) and in_order(pa.array(["b"]))
+    assert in_order(pa.array(["a", "a", "b"])) and not in_order(pa.array(["a", "c", "b"]))
 
 
 def test_killed_run_then_rerun_equals_clean_run(tmp_path, mapper):
