@@ -39,11 +39,11 @@ import shutil
 import tarfile
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
+from urllib.parse import unquote, urlsplit
 
 from shards.crawl import FETCHED_COLUMNS, MAX_IMAGE_PIXELS, SUCCESS, ResizePolicy, fetched_schema
 from shards.fileref import REF_COLUMNS, FileRef, ref_fields
@@ -63,22 +63,36 @@ def staging_schema() -> Any:
     return pa.schema([*fetched_schema(), *ref_fields()])
 
 
+def split_file_uri(url: str) -> tuple[str, str]:
+    """(path, tar member or "") of a file:// uri, each percent-decoded once:
+    `file:///a/b%20c.tar#x%231.jpg` -> ("/a/b c.tar", "x#1.jpg"); ValueError for other
+    schemes or hosts. The path is as `Path` would print it (`//` and `/./` collapsed)."""
+    if url[:8].lower() == "file:///" and "?" not in url:  # what Path.as_uri writes
+        path, _, member = url[7:].partition("#")
+    else:  # a host, a query, or no file scheme: the general parse
+        parts = urlsplit(url)
+        if parts.scheme != "file":
+            raise ValueError(f"not a file:// uri: {url}")
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"file uri names a remote host {parts.netloc!r}: {url}")
+        path, member = parts.path, parts.fragment
+    path = unquote(path)
+    if "//" in path or "/." in path or path.endswith("/"):
+        path = str(Path(path))
+    return path, unquote(member)
+
+
 def file_uri_to_path(url: str) -> Path:
     """`file:///a/b%20c.jpg` -> Path('/a/b c.jpg'); ValueError for other schemes or hosts."""
-    parsed = urlparse(url)
-    if parsed.scheme != "file":
-        raise ValueError(f"not a file:// uri: {url}")
-    if parsed.netloc not in ("", "localhost"):
-        raise ValueError(f"file uri names a remote host {parsed.netloc!r}: {url}")
-    return Path(url2pathname(unquote(parsed.path)))
+    return Path(split_file_uri(url)[0])
 
 
 TAR_INDEX_LIMIT = 64  # tars whose member index is kept (an index: ~100 bytes per member)
-_TAR_INDEX: OrderedDict[tuple[Path, int, int], dict[str, tuple[int, int]]] = OrderedDict()
+_TAR_INDEX: OrderedDict[tuple[str, int, int], dict[str, tuple[int, int]]] = OrderedDict()
 _TAR_INDEX_LOCK = threading.Lock()
 
 
-def tar_member_index(path: Path, fd: int) -> dict[str, tuple[int, int]]:
+def tar_member_index(path: str, fd: int) -> dict[str, tuple[int, int]]:
     """member name -> (data offset, size) of the regular files in the tar open as `fd`
     (indexed from that very file, not from `path` opened again), cached per (path, size,
     mtime_ns) for the `TAR_INDEX_LIMIT` most recent tars; a tar rewritten in place is
@@ -104,8 +118,7 @@ def read_source(url: str) -> tuple[bytes, FileRef] | str:
     not be read (never raises for a bad path). Size and mtime are of the open file, so they
     describe the bytes that were read."""
     try:
-        path = file_uri_to_path(url)
-        member = unquote(urlparse(url).fragment)
+        path, member = split_file_uri(url)
         fd = os.open(path, os.O_RDONLY)
         try:
             stat = os.fstat(fd)
@@ -122,7 +135,7 @@ def read_source(url: str) -> tuple[bytes, FileRef] | str:
         return f"{type(err).__name__}: {err}"
     if len(data) != size:
         return f"EOFError: read {len(data)} of {size} bytes of {path}"
-    return data, FileRef(str(path), offset, size, stat.st_size, stat.st_mtime_ns)
+    return data, FileRef(path, offset, size, stat.st_size, stat.st_mtime_ns)
 
 
 def read_bytes(url: str) -> bytes | str:
@@ -168,8 +181,8 @@ class LazyResizer:
 
 class Read(NamedTuple):
     """What a pool thread found for one url: the bytes to resize (None when they pass
-    through; the reason when unreadable), their sha256, `passthrough_size`'s verdict
-    (None: resize) and the ref to the bytes on disk."""
+    through, unless asked to keep them; the reason when unreadable), their sha256,
+    `passthrough_size`'s verdict (None: resize) and the ref to the bytes on disk."""
 
     data: bytes | str | None
     sha256: str | None
@@ -177,21 +190,22 @@ class Read(NamedTuple):
     ref: FileRef | None
 
 
-def read_and_check(url: str, policy: ResizePolicy) -> Read:
+def read_and_check(url: str, policy: ResizePolicy, keep: bool = False) -> Read:
     """`read_source(url)`, hashed and checked for pass-through. Thread-safe, and mostly off
     the GIL: the reads and hashlib release it, so the pool's threads work in parallel. The
-    bytes of a pass-through image are dropped: the tar writer reads them again by ref."""
+    bytes of a pass-through image are dropped unless `keep`: the tar writer reads them again
+    by ref."""
     read = read_source(url)
     if isinstance(read, str):
         return Read(read, None, None, None)
     data, ref = read
     kept = passthrough_size(data, policy)
     digest = hashlib.sha256(data).hexdigest()
-    return Read(None if isinstance(kept, tuple) else data, digest, kept, ref)
+    return Read(None if isinstance(kept, tuple) and not keep else data, digest, kept, ref)
 
 
-def read_and_check_many(urls: list[str], policy: ResizePolicy) -> list[Read]:
-    return [read_and_check(url, policy) for url in urls]
+def read_and_check_many(urls: list[str], policy: ResizePolicy, keep: bool) -> list[Read]:
+    return [read_and_check(url, policy, keep) for url in urls]
 
 
 def fetched_row(uid: str, url: str, read: Read, resizer: Any) -> dict[str, Any]:
@@ -225,9 +239,16 @@ def read_local_images(
     crawl_dir: Path,
     policy: ResizePolicy,
     threads: int = 4,
+    consume: Callable[[int, dict[str, Any], bytes], None] | None = None,
 ) -> list[Path]:
     """Read, hash and check (pass through or resize) `file://` `urls`; return the staging
     table's parquet (or [] when none).
+
+    `consume(i, row, image)`, when given, is called on this thread, in input order, for
+    every success: `i` indexes `urls`, `row` is its staging row, `image` the stored bytes
+    (the file's own when they pass through, else the resized JPEG), so a caller can write
+    them while the next files are read (`shards.build`'s one pass) instead of reading them
+    again by ref.
 
     Threads overlap the file reads, hashes and header checks; resizing stays on this
     thread because img2dataset's Resizer silences stdout/stderr by swapping file
@@ -261,7 +282,8 @@ def read_local_images(
             start = next(starts, None)
             if start is not None:
                 chunk = urls[start : start + URLS_PER_TASK]
-                window.append((start, pool.submit(read_and_check_many, chunk, policy)))
+                keep = consume is not None
+                window.append((start, pool.submit(read_and_check_many, chunk, policy, keep)))
 
         for _ in range(IN_FLIGHT):
             submit()
@@ -271,9 +293,14 @@ def read_local_images(
             reads = task.result()
             submit()
             stop = start + len(reads)
-            rows += [fetched_row(uid, url, read, resizer)
-                     for uid, url, read in zip(uids[start:stop], urls[start:stop], reads,
-                                               strict=True)]  # fmt: skip
+            new_rows = [fetched_row(uid, url, read, resizer)
+                        for uid, url, read in zip(uids[start:stop], urls[start:stop], reads,
+                                                  strict=True)]  # fmt: skip
+            if consume is not None:
+                for i, (row, read) in enumerate(zip(new_rows, reads, strict=True), start):
+                    if row["status"] == SUCCESS:
+                        consume(i, row, read.data if row["jpg"] is None else row["jpg"])
+            rows += new_rows
             if len(rows) >= ROWS_PER_BATCH or not window:
                 sink.write_table(pa.Table.from_pylist(rows, schema=schema))
                 rows = []

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import mmap
 import os
 import tarfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +44,10 @@ from types import TracebackType
 from typing import Any
 
 from shards.manifest import ShardInfo
+
+# json.dumps(fields, ensure_ascii=False, sort_keys=True) builds an encoder per call; one
+# encoder made once writes the same bytes at a fraction of the cost (a call per sample).
+_LABEL_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class ShardSample:
             "hashtags": list(self.hashtags),
             "weight": float(self.weight),
         }
-        return json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
+        return _LABEL_ENCODER.encode(fields).encode()
 
 
 def sidecar_schema() -> Any:
@@ -105,11 +110,14 @@ def shard_name(split: str, index: int) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """sha256 of the file, hashed from a read-only map of it: one call that releases the
+    GIL for the whole file, and no copy out of the page cache (reading it back in 1 MiB
+    blocks cost a fifth of the hash itself)."""
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        if os.fstat(f.fileno()).st_size == 0:  # mmap refuses an empty file
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return hashlib.sha256(view).hexdigest()
 
 
 # Every member header: mode 0444, owner 0:0 with empty names, mtime 0, so the same samples

@@ -160,6 +160,53 @@ def test_deterministic_for_a_seed(local_dataset: tuple[Path, list[dict]]) -> Non
     assert train_order() != order0 and sorted(train_order()) == sorted(order0)
 
 
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_one_pass_writes_the_two_pass_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, duplicate: bool
+) -> None:
+    """Local-only runs write while they read; the shards, sidecars, manifest and downloads
+    are byte for byte those of the two-pass path (stage everything, dedup, then write), with
+    pass-through and resized images, failures, and (`duplicate`) a repeated image, which
+    sends the one pass back to the two-pass write."""
+    import shards.build
+
+    images = tmp_path / "images"
+    names = write_images(images, 16)  # JPEGs of width 40 + i (pass through at 30), PNGs
+    (images / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    if duplicate:
+        (images / "copy.jpg").write_bytes((images / names[4]).read_bytes())
+        names.append("copy.jpg")
+    urls = [(images / n).as_uri() for n in [*names, "corrupt.jpg", "missing.jpg"]]
+    argv = ["--image-size", "30", "--samples-per-shard", "3", "--val-fraction", "0.25"]
+    write_splits = shards.build.write_splits
+    calls = []
+    monkeypatch.setattr(
+        shards.build, "write_splits", lambda *a: calls.append(a) or write_splits(*a)
+    )
+    out = {}
+    for one_pass in (True, False):
+        monkeypatch.setattr(shards.build, "ONE_PASS", one_pass)
+        root = tmp_path / f"data-{one_pass}"
+        rows = write_dataset(root, urls)
+        assert main(["--root", str(root), *argv]) == 0
+        check_shards(root / "shards", rows)
+        files = sorted((root / "shards").iterdir())
+        out[one_pass] = {p.name: p.read_bytes() for p in files if p.name != "meta.json"}
+        counts = json.loads((root / "shards/meta.json").read_text())["counts"]
+        assert counts["duplicate_images"] == int(duplicate)
+        assert counts["failed_by_status"] == {
+            "failed_to_download": 1, "failed_to_resize": 1,
+            **({"duplicate_image": 1} if duplicate else {}),
+        }  # fmt: skip
+        assert counts["success"] == 16
+    assert out[True] == out[False]
+    assert len(calls) == 1 + duplicate  # the one pass wrote the tars itself unless a duplicate
+    splits = json.loads(out[True]["manifest.json"])["splits"]
+    assert sum(name.endswith(".tar") for name in out[True]) == sum(
+        -(-info["count"] // 3) for info in splits.values()
+    )
+
+
 def test_val_split_stable_as_data_grows(tmp_path: Path) -> None:
     images = tmp_path / "images"
     names = write_images(images, 40)

@@ -8,13 +8,32 @@ import pyarrow.parquet as pq
 import pytest
 
 from shards.crawl import ResizePolicy
-from shards.local import file_uri_to_path, read_local_images, staging_schema
+from shards.local import (
+    file_uri_to_path,
+    read_bytes,
+    read_local_images,
+    split_file_uri,
+    staging_schema,
+)
 from tests.shards.dataset import image_bytes
 
 
-def test_file_uri_to_path(tmp_path: Path) -> None:
-    path = tmp_path / "a b#c.jpg"
-    assert file_uri_to_path(path.as_uri()) == path
+@pytest.mark.parametrize("name", ["a b#c.jpg", "100%25 off;x?.jpg", "50% ü.jpg", "plain.jpg"])
+def test_file_uri_to_path(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    assert file_uri_to_path(path.as_uri()) == path  # decoded once: %25 in a name stays
+    path.write_bytes(name.encode())
+    assert read_bytes(path.as_uri()) == name.encode()
+
+
+def test_split_file_uri_forms() -> None:
+    assert split_file_uri("file:///d/x.tar#m%231.jpg") == ("/d/x.tar", "m#1.jpg")
+    assert split_file_uri("FILE:///d//./a%20b.jpg") == ("/d/a b.jpg", "")
+    assert split_file_uri("file://localhost/d/a.jpg?q") == ("/d/a.jpg", "")
+    assert split_file_uri("file:/d/a.jpg") == ("/d/a.jpg", "")
+
+
+def test_file_uri_errors() -> None:
     with pytest.raises(ValueError):
         file_uri_to_path("http://example.invalid/a.jpg")
     with pytest.raises(ValueError, match="remote host"):
@@ -201,8 +220,8 @@ def test_tar_member_index_follows_a_rewritten_tar_and_stays_bounded(
     assert local.read_bytes(f"{path.as_uri()}#a.jpg") == b"first"
     write_tar(path, b"second one", 2_000_000_000)  # rewritten in place
     assert local.read_bytes(f"{path.as_uri()}#a.jpg") == b"second one"
-    assert [key[0] for key in local._TAR_INDEX] == [path]  # the old index is gone
+    assert [key[0] for key in local._TAR_INDEX] == [str(path)]  # the old index is gone
     for i in range(5):
         write_tar(tmp_path / f"{i}.tar", bytes([i]) * 3, 1_000_000_000)
         assert local.read_bytes(f"{(tmp_path / f'{i}.tar').as_uri()}#a.jpg") == bytes([i]) * 3
-    assert [key[0].name for key in local._TAR_INDEX] == ["2.tar", "3.tar", "4.tar"]
+    assert [Path(key[0]).name for key in local._TAR_INDEX] == ["2.tar", "3.tar", "4.tar"]
