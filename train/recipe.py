@@ -65,6 +65,14 @@ class TrainOptions:
     )
     activation_checkpointing: bool = False
     compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
+    bf16_residual: bool = field(
+        default=False,
+        metadata={"help": "GPU: keep the encoder's residual stream in bf16 (train.fast_vit)"},
+    )
+    split_qkv: bool = field(
+        default=False,
+        metadata={"help": "q, k, v from three matmuls, no permute copies (train.fast_vit)"},
+    )
     tensorboard: bool = field(
         default=False,
         metadata={"help": "also log to OUT/tensorboard (needs the tensorboard package)"},

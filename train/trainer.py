@@ -89,6 +89,7 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
     from shards.loader import make_loader
     from train import engine, state
     from train.checkpoint import checkpoint_name, read_info, save_checkpoint
+    from train.fast_vit import apply_speedups
     from train.loop import LOG_NAME, LoopPlan, prepare_run_dir, run_steps
     from train.optim import CosineSchedule, peak_lr
     from train.recipe import micro_batch_size, total_steps
@@ -137,6 +138,7 @@ def fit(opts: TrainOptions, task: Task, manifest: Manifest, desc: str) -> dict[s
             from train.checkpoint import read_state
 
             module.load_state_dict(task.from_file(read_state(resume)), strict=True)
+        apply_speedups(module, bf16_residual=opts.bf16_residual, split_qkv=opts.split_qkv)
         module = module.to(dist.device)
         model = engine.wrap_model(
             module, dist, strategy=opts.strategy,
