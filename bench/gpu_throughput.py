@@ -3,14 +3,21 @@
     python -m bench.gpu_throughput                 # one H100: ~4 min (compile included)
     python -m bench.gpu_throughput --modes off --steps 10    # quicker look, no compile
     python -m bench.gpu_throughput --tasks wsp --modes default --profile
+    python -m bench.gpu_throughput --tasks wsp --modes default --patch-embeds matmul \
+        --speedups none,bf16-residual,split-qkv,both --batch-wsp 256,512
 
 For each of MAE (mask 0.75, decoder 8 x 512) and WSP (head over `--classes` classes) at
 224 px, bf16 autocast, fused AdamW, the trainer's step (loss, backward, clip, optimizer
 step), with compile off (`off`) and each torch.compile mode in `--modes` (`--compile` in the
 trainer is `default`), and with train.models' matmul patch embedding and timm's convolution
-(`--patch-embeds`): images/s over `--steps` timed steps after warm-up, and model FLOPs
-utilisation. (`max-autotune` modes spend minutes autotuning; on an H100 cuBLAS beat every
-Triton matmul template at ViT-B's shapes, and CUDA graphs gained 1%.)
+(`--patch-embeds`), with and without train.fast_vit's options (`--speedups`: the trainer's
+`--bf16-residual`, `--split-qkv`, or both), under each attention backend in `--sdpa`, at each
+batch size in `--batch-wsp` / `--batch-mae`: images/s over `--steps` timed steps after
+warm-up, and model FLOPs utilisation. One H100 (torch 2.11): WSP batch 256, compile default,
+36.1% MFU plain, 38.7% bf16-residual, 36.3% split-qkv, 39.0% both (39.3% with CUDA graphs,
+`--modes reduce-overhead`), 40.6% both at batch 512. (`max-autotune` modes spend minutes
+autotuning; on an H100 cuBLAS beat every Triton matmul template at ViT-B's shapes, and CUDA
+graphs gained 1%.)
 
     MFU = (training FLOPs per image, counted by torch.utils.flop_counter on one fwd+bwd)
           x images/s / peak bf16 FLOP/s of the GPU (`--peak-tflops`; default by name:
