@@ -166,7 +166,19 @@ def concept_uses(synset: Any) -> int:
 def tagged_count(synset: Any, lemma: str) -> int:
     """SemCor frequency of `lemma` in `synset` (0 for most rare words); `Lemma.count()`.
 
+    When `synset` has no lemma named `lemma` (it is a sense of one of the word's base forms:
+    `wn.synsets("eyes", "n")` holds eye.n.01 through `eye`), the counts of those base
+    forms (`noun_bases`) in `synset`: `#eyes` is the organ (263 uses of `eye`), not the
+    eye of a needle (0) that a count of the written plural would tie with it.
+
     `synset` is NLTK's or a `labeling.noun_index.NounRecord` (which knows its counts)."""
+    folded = lemma.casefold()
+    if not any(n.casefold() == folded for n in synset.lemma_names()):
+        return sum(_count_of_name(synset, base) for base in noun_bases(lemma))
+    return _count_of_name(synset, lemma)
+
+
+def _count_of_name(synset: Any, lemma: str) -> int:
     own = getattr(synset, "tagged_count", None)
     if own is not None:
         return own(lemma)
@@ -174,6 +186,16 @@ def tagged_count(synset: Any, lemma: str) -> int:
     return sum(
         counts.get(x.key(), 0) for x in synset.lemmas() if x.name().casefold() == lemma.casefold()
     )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def noun_bases(lemma: str) -> tuple[str, ...]:
+    """The noun lemmas `lemma` is an inflection of, itself excluded (WordNet's morphy:
+    `eyes` -> `eye`, `teeth` -> `tooth`, `glasses` -> `glass`)."""
+    from labeling.wordnet import wordnet
+
+    form = lemma.lower().replace(" ", "_")
+    return tuple(b for b in wordnet()._morphy(form, "n") if b != form)
 
 
 @functools.cache
@@ -274,11 +296,11 @@ def visual_candidates(
     uses: Callable[[Any], int] | None = None,
 ) -> list[Any]:
     """The visual, non-proper-name senses, best first under `frequent_visual`'s order:
-    tagged count, then `LEXNAME_PREFERENCE`, then `tie_key` (the word as the sense's own
-    lemma, `uses`, `breadth`; defaults `concept_uses` and `hyponym_count`, a `NounRecord`
-    needs the mapper's), then WordNet's order; then depiction dominance (module docstring)
-    moves the `weakly_visual` senses behind the others unless they outweigh the best of
-    them `weak_dominance` times (0 turns it off)."""
+    tagged count, then `LEXNAME_PREFERENCE`, then `tie_key` (`uses`, then `breadth`;
+    defaults `concept_uses` and `hyponym_count`, a `NounRecord` needs the mapper's), then
+    WordNet's order; then depiction dominance (module docstring) moves the
+    `weakly_visual` senses behind the others unless they outweigh the best of them
+    `weak_dominance` times (0 turns it off)."""
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
     if len(pool) > 1:
         # (count, lexname rank, WordNet order); the tie-breaks only decide among equal
@@ -288,7 +310,7 @@ def visual_candidates(
         ranked = [
             s
             for *_, s in sorted(
-                (*k, *(tie_key(s, lemma, breadth, uses) if k in tied else _NO_TIE), i, s)
+                (*k, *(tie_key(s, breadth, uses) if k in tied else _NO_TIE), i, s)
                 for i, (k, s) in enumerate(zip(keys, pool, strict=True))
             )
         ]
@@ -306,25 +328,17 @@ def visual_candidates(
     return strong + weak
 
 
-_NO_TIE = (0, 0, 0)
+_NO_TIE = (0, 0)
 
 
 def tie_key(
     synset: Any,
-    lemma: str,
     breadth: Callable[[Any], int] | None = None,
     uses: Callable[[Any], int] | None = None,
-) -> tuple[int, int, int]:
+) -> tuple[int, int]:
     """Sort key among senses of equal (tagged count, lexname rank), smallest first: the
-    sense that has `lemma` itself among its lemmas (`#shades` the sunglasses, not a plural
-    of `shade`), then the higher `uses` (`concept_uses`), then the higher `breadth`
-    (`hyponym_count`)."""
-    named = lemma.casefold() in {n.casefold() for n in synset.lemma_names()}
-    return (
-        0 if named else 1,
-        -(uses or concept_uses)(synset),
-        -(breadth or hyponym_count)(synset),
-    )
+    higher `uses` (`concept_uses`), then the higher `breadth` (`hyponym_count`)."""
+    return (-(uses or concept_uses)(synset), -(breadth or hyponym_count)(synset))
 
 
 def weakly_visual(synset: Any) -> bool:

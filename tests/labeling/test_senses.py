@@ -216,9 +216,8 @@ def _candidates_sorting_everything(senses, lemma, visual, breadth, uses):
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
 
     def key(s):
-        named = lemma.casefold() in {n.casefold() for n in s.lemma_names()}
         count, lexrank = -tagged_count(s, lemma), rank.get(s.lexname(), 99)
-        return (count, lexrank, not named, -uses(s), -breadth(s), order[s])
+        return (count, lexrank, -uses(s), -breadth(s), order[s])
 
     return sorted(pool, key=key)
 

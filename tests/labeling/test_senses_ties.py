@@ -13,8 +13,9 @@ from labeling.senses import (
     TRADEMARK,
     concept_uses,
     is_trademark,
+    noun_bases,
     proper_name_of,
-    tie_key,
+    tagged_count,
 )
 from labeling.wordnet import wordnet
 
@@ -89,18 +90,35 @@ def test_trademark_records_equal_nltk(wn, mapper):
 @pytest.mark.parametrize(
     ("tag", "want", "was"),
     [
-        # the tag is a lemma of the sense itself, not a plural of another word's lemma
-        ("shades", "sunglasses.n.01", "shade.n.03"),  # shade.n.03 has 3 synsets below
-        ("bars", "parallel_bars.n.01", "bar.n.03"),  # bar.n.03 has 78
+        # `eyes`, `teeth`, `hands` and `rails` are WordNet lemmas themselves (of other
+        # synsets), so they are looked up as written; the senses of their singular count
+        # the singular's uses, not the written plural's 0
+        ("eyes", "eye.n.01", "eye.n.05"),  # the organ (263), not the eye of a needle
+        ("teeth", "tooth.n.01", "tooth.n.03"),  # 38, not invertebrates' toothlike part
+        ("hands", "hand.n.01", "hands.n.01"),  # 215; custody (10) was non-visual
+        ("rails", "railing.n.01", "rail.n.05"),  # 5, not the wading bird
     ],
 )
-def test_the_word_itself_before_its_plural(mapper, tag, want, was):
+def test_plural_lemmas_count_their_singular(mapper, tag, want, was):
     mapping = mapper.map(tag)
-    assert mapping.canonical == tag and mapper.synset(mapping.wnid).name() == want
-    got, old = mapper.record(_wnid(mapper, want)), mapper.record(_wnid(mapper, was))
-    assert tie_key(got, tag, mapper.breadth, mapper.uses)[0] == 0
-    assert tie_key(old, tag, mapper.breadth, mapper.uses)[0] == 1
-    assert mapper.breadth(old) > mapper.breadth(got)  # breadth alone chose `was`
+    assert mapping.canonical == tag  # a WordNet lemma as written
+    assert mapper.synset(mapping.wnid).name() == want and mapping.reason is None
+    singular = noun_bases(tag)
+    assert len(singular) == 1
+    got = mapper.record(_wnid(mapper, want))
+    assert tagged_count(got, tag) == got.tagged_count(singular[0]) > 0
+    assert got.tagged_count(tag) == 0  # the written plural's own count
+    # counted as written, `was` had at least `want`'s count: what made it win before
+    old = mapper.record(_wnid(mapper, was))
+    assert old.tagged_count(tag) >= got.tagged_count(tag)
+    assert tagged_count(old, tag) < tagged_count(got, tag)
+
+
+def test_tagged_count_of_an_nltk_synset_counts_the_singular_too(wn):
+    assert tagged_count(wn.synset("eye.n.01"), "eyes") == 263
+    assert tagged_count(wn.synset("eye.n.01"), "eye") == 263
+    assert tagged_count(wn.synset("tooth.n.01"), "teeth") == 38
+    assert noun_bases("teeth") == ("tooth",) and noun_bases("tooth") == ()
 
 
 def _wnid(mapper, name: str) -> str:
