@@ -7,7 +7,7 @@ of `labeling.tag_pairs` (caption row, tag id) instead of strings:
 
     tag_sid    int32 [T]   tag id -> synset number (sid, wnid order) or -1 (no label)
     class_of   int32 [S]   sid -> class_id or -1
-    per task   samples, class_ids, hashtag ids, keep: numpy arrays, spilled as .npz
+    per task   samples, class_ids, hashtag ids, keep: numpy arrays, spilled (`labeling.spill`)
 
 Passes over the spilled pairs, each one task (metadata row group) at a time in forked
 workers (`_per_task`): count samples per synset (and spill the pairs whose tag maps to a
@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from curation.errors import UsageError
+from labeling.spill import load_arrays, save_arrays
 from labeling.tag_pairs import TagPairs, read_column
 from labeling.tag_scan import distinct_per_row
 from labeling.vocab import cap_coin
@@ -78,7 +79,7 @@ def _per_task(
 
 
 def _mapped_path(pairs: TagPairs, task: Any) -> Path:
-    return pairs.spill / f"{task.index:06d}.mapped.npz"
+    return pairs.spill / f"{task.index:06d}.mapped"
 
 
 def _count_task(task: Any) -> np.ndarray:
@@ -88,7 +89,7 @@ def _count_task(task: Any) -> np.ndarray:
     sids = _STATE["tag_sid"][to_global][ids]
     mapped = sids >= 0
     rows, ids, sids = rows[mapped], ids[mapped], sids[mapped]
-    np.savez(_mapped_path(pairs, task), rows=rows, tags=to_global[ids], sids=sids)
+    save_arrays(_mapped_path(pairs, task), rows=rows, tags=to_global[ids], sids=sids)
     first = distinct_per_row(rows, sids)
     return np.bincount(sids[first], minlength=_STATE["n_synsets"])
 
@@ -97,7 +98,7 @@ def count_synsets(
     pairs: TagPairs, tag_sid: np.ndarray, n_synsets: int, workers: int = 1
 ) -> np.ndarray:
     """Samples per synset (int64 [S]): a sample counts once per synset, through any tag.
-    Also spills each task's mapped pairs (`NNNNNN.mapped.npz`: rows, global tag ids, sids;
+    Also spills each task's mapped pairs (`NNNNNN.mapped`: rows, global tag ids, sids;
     ~1 in 4 pairs on the bench corpus), which `assign` reads instead of all pairs."""
     state = {"pairs": pairs, "tag_sid": tag_sid, "n_synsets": n_synsets}
     counts = np.zeros(n_synsets, np.int64)
@@ -159,8 +160,8 @@ def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int, tuple[float, int
     """One task of `assign`: spill its labels; (kept per class, samples, kept, labels,
     `_weight_sum_task`'s result when the kept counts are known up front, else None)."""
     pairs, threshold = _STATE["pairs"], _STATE["threshold"]
-    with np.load(_mapped_path(pairs, task)) as mapped:
-        rows, ids, cls = mapped["rows"], mapped["tags"], _STATE["class_of"][mapped["sids"]]
+    mapped = load_arrays(_mapped_path(pairs, task))
+    rows, ids, cls = mapped["rows"], mapped["tags"], _STATE["class_of"][mapped["sids"]]
     hit = cls >= 0
     if not hit.all():  # synsets below --min-count or beyond --max-classes
         rows, ids, cls = rows[hit], ids[hit], cls[hit]
@@ -181,8 +182,8 @@ def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int, tuple[float, int
         won[tossed] = coins < threshold[classes[tossed]]
     keep = np.logical_or.reduceat(won, starts) if len(starts) else np.zeros(0, np.bool_)
     pair_keep = np.repeat(keep, np.diff(np.r_[starts, len(classes)]))
-    np.savez(
-        pairs.spill / f"labels-{task.index:06d}.npz", samples=samples, starts=starts,
+    save_arrays(
+        pairs.spill / f"labels-{task.index:06d}", samples=samples, starts=starts,
         classes=classes, keep=keep, tag_rows=tag_rows, tag_ids=tag_ids,
     )  # fmt: skip
     kept = np.bincount(classes[pair_keep], minlength=len(threshold))
@@ -199,7 +200,7 @@ def assign(
     wnids: list[str], tag_rank: np.ndarray, cap: int | None, seed: int, workers: int = 1,
 ) -> tuple[np.ndarray, dict[str, Any], list[tuple[float, int]] | None]:  # fmt: skip
     """Per task: labeled samples, their classes (ascending), their hashtags (by tag), the
-    cap's keep flag; spilled as labels-NNNNNN.npz. Returns kept samples per class, the
+    cap's keep flag; spilled as labels-NNNNNN. Returns kept samples per class, the
     label counts, and without a cap (every sample kept: kept counts = `class_counts`) the
     per-task weight sums that `write_labels` would otherwise compute in a pass of its own."""
     n_classes = len(class_counts)
@@ -262,8 +263,8 @@ STATISTICS_COLUMNS = ["uid", "class_ids.list.element", "keep", "weight"]
 
 
 def _weight_sum_task(task: Any) -> tuple[float, int]:
-    with np.load(_STATE["pairs"].spill / f"labels-{task.index:06d}.npz") as saved:
-        raw = _raw_weights(saved, _STATE["inverse_sqrt"])[saved["keep"]]
+    saved = load_arrays(_STATE["pairs"].spill / f"labels-{task.index:06d}")
+    raw = _raw_weights(saved, _STATE["inverse_sqrt"])[saved["keep"]]
     return math.fsum(raw), len(raw)
 
 
@@ -283,10 +284,10 @@ def _write_task(task: Any) -> int:
     import pyarrow.parquet as pq
 
     pairs = _STATE["pairs"]
-    with np.load(pairs.spill / f"labels-{task.index:06d}.npz") as saved:
-        samples, starts, classes = saved["samples"], saved["starts"], saved["classes"]
-        keep, tag_rows, tag_ids = saved["keep"], saved["tag_rows"], saved["tag_ids"]
-        weight = np.where(keep, _raw_weights(saved, _STATE["inverse_sqrt"]) / _STATE["mean"], 0.0)
+    saved = load_arrays(pairs.spill / f"labels-{task.index:06d}")
+    samples, starts, classes = saved["samples"], saved["starts"], saved["classes"]
+    keep, tag_rows, tag_ids = saved["keep"], saved["tag_rows"], saved["tag_ids"]
+    weight = np.where(keep, _raw_weights(saved, _STATE["inverse_sqrt"]) / _STATE["mean"], 0.0)
     uids = read_column(task, "uid").take(pa.array(samples, pa.int32())).cast(pa.string())
     class_offsets = np.r_[starts, len(classes)].astype(np.int32)
     tag_offsets = np.searchsorted(tag_rows, np.r_[samples, samples[-1] + 1] if len(samples) else 0)

@@ -3,7 +3,7 @@
 Contract of `scan_metadata(paths, spill, workers, on_new_tags) -> TagPairs`:
 
     tasks              one per metadata row group, in file then row-group order
-    spill/NNNNNN.scan.npz   per task, written by its worker: rows int32 [P] (row in
+    spill/NNNNNN.scan       per task, written by its worker: rows int32 [P] (row in
                        the row group, ascending), ids int32 [P] (into the row group's own
                        tag dictionary), distinct within a row; offsets int32 [V + 1] and
                        data uint8 (that dictionary's strings, Arrow's buffers)
@@ -13,7 +13,7 @@ Contract of `scan_metadata(paths, spill, workers, on_new_tags) -> TagPairs`:
     TagPairs.counts    int64 [T]       captions carrying each tag (one count per caption)
 
 Row groups are scanned by `labeling.tag_scan.scan_captions` in `workers` processes, which
-write their results to the spill (NNNNNN.scan.npz, with the captions per batch tag and the
+write their results to the spill (NNNNNN.scan, with the captions per batch tag and the
 number of captions with a tag) rather than send them, so results never pile up in memory
 while this process is busy. It merges each as it arrives, reading only the batch
 dictionary and its tallies (the pairs are neither read nor written again, only
@@ -69,9 +69,11 @@ class TagPairs:
         """(rows, batch tag ids, batch id -> global tag id) of one task: a caller that
         maps tags to something else composes its lookup with `to_global` first (one
         gather per pair instead of two)."""
+        from labeling.spill import load_arrays
+
         to_global = np.load(self.spill / f"{task.index:06d}.global.npy")
-        with np.load(self.spill / f"{task.index:06d}.scan.npz") as saved:
-            return saved["rows"], saved["ids"], to_global
+        saved = load_arrays(self.spill / f"{task.index:06d}.scan")
+        return saved["rows"], saved["ids"], to_global
 
 
 def plan_tasks(paths: list[str]) -> list[ScanTask]:
@@ -101,14 +103,16 @@ def read_column(task: ScanTask, column: str) -> Any:
 
 def scan_task(task: ScanTask, spill: Path) -> tuple[int, Path]:
     """Worker: scan one row group; write its rows, batch ids and batch values (as Arrow's
-    offsets and bytes) to spill/NNNNNN.scan.npz; return (task index, that path)."""
+    offsets and bytes) to spill/NNNNNN.scan (`labeling.spill`); return (task index, that path)."""
     from labeling.tag_scan import scan_captions
 
     found = scan_captions(read_column(task, "caption"))
     values = found.values
     _, offsets, data = values.buffers()
-    path = spill / f"{task.index:06d}.scan.npz"
-    np.savez(
+    from labeling.spill import save_arrays
+
+    path = spill / f"{task.index:06d}.scan"
+    save_arrays(
         path,
         rows=found.rows,
         ids=found.ids,
@@ -125,12 +129,14 @@ def _read_scan(path: Path) -> tuple[Any, np.ndarray, int]:
     the pairs themselves are not read here."""
     import pyarrow as pa
 
-    with np.load(path) as saved:
-        offsets, data = saved["offsets"], saved["data"]
-        values = pa.StringArray.from_buffers(
-            len(offsets) - 1, pa.py_buffer(offsets - offsets[0]), pa.py_buffer(data[offsets[0] :])
-        )
-        return values, saved["tally"], int(saved["tagged"])
+    from labeling.spill import load_arrays
+
+    saved = load_arrays(path)
+    offsets, data = saved["offsets"], saved["data"]
+    values = pa.StringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets - offsets[0]), pa.py_buffer(data[offsets[0] :])
+    )
+    return values, saved["tally"], int(saved["tagged"])
 
 
 def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple | None]:
