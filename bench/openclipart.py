@@ -13,6 +13,11 @@ keywords has any noun synset in NLTK (no filter, no stoplist).
 Reports coverage (samples with >= 1 label), reasons, the 30 largest classes and 50 random
 (keyword -> synset) decisions among the keywords that reached a synset (seed 0), written to
 bench/out/openclipart.json and bench/out/openclipart_decisions.md.
+
+Every keyword's outcome (uses, wnid, reason) goes to bench/out/openclipart_keywords.json;
+the keywords whose outcome differs from a previous run's file (`--compare`, default the
+file the last run left there) are printed, most used first: what a change of the mapper
+did to a real corpus.
 """
 
 from __future__ import annotations
@@ -51,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.openclipart")
     parser.add_argument("--svg-root", default=str(SVG_ROOT))
     parser.add_argument("--workdir", default="/tmp/mawskit-bench-openclipart")
+    parser.add_argument(
+        "--compare",
+        default=str(OUT / "openclipart_keywords.json"),
+        help="a previous run's openclipart_keywords.json to list the changed keywords against",
+    )
     args = parser.parse_args(argv)
+    previous_path = Path(args.compare)
+    previous = json.loads(previous_path.read_text()) if previous_path.is_file() else None
 
     import duckdb
 
@@ -98,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         f"SELECT hashtag, count, canonical, wnid, reason FROM '{root}/vocab/hashtags.parquet' "
         "WHERE wnid IS NOT NULL ORDER BY hashtag"
     ).fetchall()
+    outcomes = {
+        hashtag: [count, wnid, reason]
+        for hashtag, count, wnid, reason in con.execute(
+            f"SELECT hashtag, count, wnid, reason FROM '{root}/vocab/hashtags.parquet' "
+            "WHERE kind = 'hashtag' ORDER BY hashtag"
+        ).fetchall()
+    }
+    changed = [] if previous is None else changed_keywords(wn, previous, outcomes)
     decisions = []
     for hashtag, count, canonical, wnid, reason in random.Random(0).sample(
         tags, min(50, len(tags))
@@ -126,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             dict(zip(("class_id", "wnid", "name", "lexname", "count"), r, strict=True)) for r in top
         ],
         "decisions": decisions,
+        "compared_with": str(previous_path) if previous is not None else None,
+        "changed_keywords": changed,
     }
     print(
         f"openclipart-svg: {len(svgs)} SVGs, {counts['captions_with_hashtag']} with keywords, "
@@ -148,11 +170,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {i:>2} {d['keyword']:<24} -> {d['synset']:<28} {outcome:<18} {d['gloss'][:60]}")
         lines.append(f"| {i} | `{d['keyword']}` | {d['count']} | {d['synset']} | {d['lexname']} "
                      f"| {d['gloss']} | {outcome} |")  # fmt: skip
+    if previous is not None:
+        uses = sum(c["uses"] for c in changed)
+        print(f"\n  {len(changed)} keywords ({uses} uses) changed since {previous_path}")
+        for c in changed:
+            print(f"    {c['keyword']:<24} {c['uses']:>5}  {c['before']:<34} -> {c['after']}")
     OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "openclipart_keywords.json").write_text(json.dumps(outcomes, indent=0))
     (OUT / "openclipart.json").write_text(json.dumps(result, indent=1))
     (OUT / "openclipart_decisions.md").write_text("\n".join(lines) + "\n")
     print(f"-> {OUT / 'openclipart.json'}, {OUT / 'openclipart_decisions.md'}")
     return 0
+
+
+def changed_keywords(wn, before: dict, after: dict) -> list[dict]:
+    """Keywords whose (wnid, reason) differs between two `openclipart_keywords.json`
+    contents ({keyword: [uses, wnid, reason]}), most used first; a side that lacks the
+    keyword reads `absent`."""
+
+    def outcome(row: list | None) -> str:
+        if row is None:
+            return "absent"
+        _, wnid, reason = row
+        name = wn.synset_from_pos_and_offset("n", int(wnid[1:])).name() if wnid else "-"
+        return f"{name} ({reason or 'label'})"
+
+    rows = []
+    for keyword in sorted(before.keys() | after.keys()):
+        old, new = before.get(keyword), after.get(keyword)
+        if old is None or new is None or old[1:] != new[1:]:
+            uses = (new or old)[0]
+            rows.append({"keyword": keyword, "uses": uses, "before": outcome(old),
+                         "after": outcome(new)})  # fmt: skip
+    return sorted(rows, key=lambda r: (-r["uses"], r["keyword"]))
 
 
 if __name__ == "__main__":

@@ -24,9 +24,12 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    the one with the highest tagged frequency (unless the word's most frequent sense is
    non-visual and outweighs all its visual senses `non_visual_dominance` (8) times over:
    `#shapes`, `#action` are then `non_visual`), ties to the more depictable lexicographer
-   file (animal > artifact > food > plant > ...), then to the broader sense (more synsets
-   below it): `#sunset` is the sky phenomenon (n11473954), not the time of day; `#tiger`
-   the cat; `#hammer` the hand tool, not the gun part. Person senses, and senses of
+   file (animal > artifact > food > plant > ...), then to the concept with more SemCor
+   uses under all its names and kinds (`senses.concept_uses`), then to the broader sense
+   (more synsets below it): `#sunset` is the sky phenomenon (n11473954), not the time of
+   day; `#tiger` the cat; `#hammer` the hand tool, not the gun part; `#cot` the crib.
+   Trademarks are not proper names (`#loafer` the shoe), and a sense reached through the
+   tag's singular counts the singular's uses (`#eyes` the organ). Person senses, and senses of
    abstract files admitted by the visual filter through a physical ancestor, come first
    only when their summed counts reach `senses.DEPICTION_DOMINANCE` (4) x (the best
    other visual sense's count + 1): `#boxer` is the dog, `#speaker` the loudspeaker,

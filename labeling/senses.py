@@ -8,16 +8,27 @@ photographs); `SENSE_RULES` names them:
 
 - `frequent_visual` (default). Drop the senses in which the word is only a proper name
   (every matching lemma capitalised: `Crane` the poet, `Java` the island; `sun`, whose
-  synset also has the lemma `Sun`, stays). Among the visual senses (lexname in `visual`),
-  take the one whose lemma has the highest tagged frequency (`Lemma.count()`, SemCor
-  counts shipped with WordNet 3.0); ties, which for most rare words are 0 against 0, go to
-  the more depictable lexicographer file by `LEXNAME_PREFERENCE` (animal > artifact > food >
-  plant > object > person > location > phenomenon > substance > body), then to the broader
-  sense (`hyponym_count`: more synsets below it), then to WordNet's order. No visual sense:
-  the first remaining sense (it is then dropped as `non_visual`).
+  synset also has the lemma `Sun`, stays), unless WordNet files it as a trademark (usage
+  domain `TRADEMARK`, on the synset or on that lemma): `Loafer`, `Band_Aid`, `Caterpillar`
+  the tractor name products one photographs. Among the visual senses (lexname in
+  `visual`), take the one whose lemma has the highest tagged frequency (`Lemma.count()`,
+  SemCor counts shipped with WordNet 3.0; a sense found only through the word's singular,
+  eye.n.01 for `#eyes`, counts the singular's uses); ties, which for most rare words are
+  0 against 0, go to the more depictable lexicographer file by `LEXNAME_PREFERENCE`
+  (animal > artifact > food > plant > object > person > location > phenomenon >
+  substance > body), then to the concept used more (`concept_uses`), then to the broader
+  sense (`hyponym_count`: more synsets below it), then to WordNet's order. No visual
+  sense: the first remaining sense (it is then dropped as `non_visual`).
   So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
   animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
   context rule below picks the toy or the machine when the caption says so).
+  Why the concept used more: when the word itself has no SemCor use in either sense,
+  the concept's uses under its other names and through its kinds (Resnik's concept
+  frequency: the tagged counts of all lemmas of the synset and of every synset below it)
+  still say which of the two English talks about. `#carrier` is the aircraft carrier (5
+  uses) rather than carrier.n.02, "a self-propelled wheeled vehicle" (3), `#cot` the crib
+  (3: `crib`) rather than the finger stall (0), `#file` the filing cabinet rather than the
+  rasp, `#letterbox` the mailbox rather than the public postbox.
   Why the broader sense: WordNet orders a word's senses by tagged count, and those with
   no count in the order the lexicographers listed them, not by use. A sense that is a kind
   with kinds of its own is the general, basic-level use of the word; a leaf sharing its
