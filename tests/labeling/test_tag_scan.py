@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from labeling.hashtags import extract_hashtags
-from labeling.tag_scan import is_tag_char, scan_captions, trim_runs
+from labeling.tag_scan import is_tag_char, rows_of, scan_captions, stop_bytes, trim_runs
 
 HOSTILE = [
     "#dog on the #beach",
@@ -141,3 +141,32 @@ def test_chunks_past_the_string_limit_combine_with_64_bit_offsets(monkeypatch):
             == whole.values.take(pa.array(whole.ids)).to_pylist()
         )
     assert len(whole.rows) > 50
+
+
+@pytest.mark.parametrize("per_row", [0.2, 3.0], ids=["few", "many"])
+def test_rows_of_positions_by_either_search(per_row):
+    """Both ways of `rows_of` (a search per position, a search per string) give each
+    position's string, empty strings included."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(0, 12, 5000) * (rng.random(5000) < 0.8)  # 1 in 5 empty
+    offsets = np.r_[0, np.cumsum(lengths)]
+    size = int(offsets[-1])
+    positions = np.sort(rng.choice(size, int(per_row * 5000), replace=False))
+    expected = [int(np.flatnonzero(offsets <= p)[-1]) for p in positions[:300]]
+    expected = [r if offsets[r] < offsets[r + 1] else None for r in expected]
+    got = rows_of(offsets, positions)
+    assert got.dtype == np.int32 and len(got) == len(positions)
+    assert got[:300].tolist() == expected  # never an empty string
+    assert np.all((offsets[got] <= positions) & (positions < offsets[got + 1]))
+
+
+def test_stop_bytes_is_the_byte_table():
+    import numpy as np
+
+    from labeling.tag_scan import TAG_BYTE
+
+    every = np.arange(256, dtype=np.uint8)
+    assert stop_bytes(every).tolist() == (~TAG_BYTE).tolist()
+    assert stop_bytes(every).sum() == 256 - 10 - 52 - 1 - 128
