@@ -46,10 +46,11 @@ class JpegFrame(NamedTuple):
     complete: bool  # an EOI marker follows the first scan's data
 
 
-def jpeg_frame(data: bytes) -> JpegFrame | None:
-    """The frame header of the JPEG `data`, or None when the segments before the first scan
-    cannot be walked (not a JPEG, a segment running past the end, no SOFn, zero height)."""
-    if not data.startswith(SOI):
+def jpeg_frame(data: bytes | memoryview) -> JpegFrame | None:
+    """The frame header of the JPEG `data` (bytes, or a memoryview of a read buffer), or
+    None when the segments before the first scan cannot be walked (not a JPEG, a segment
+    running past the end, no SOFn, zero height)."""
+    if data[:2] != SOI:
         return None
     size = len(data)
     pos = 2
@@ -78,5 +79,13 @@ def jpeg_frame(data: bytes) -> JpegFrame | None:
         elif marker == SOS:
             if frame is None or frame[1] == 0:  # height 0: given later by a DNL marker
                 return None
-            return JpegFrame(*frame, complete=data.rfind(EOI, end) >= 0)
+            return JpegFrame(*frame, complete=_has_eoi(data, end))
         pos = end
+
+
+def _has_eoi(data: bytes | memoryview, start: int) -> bool:
+    """Whether EOI occurs at or after `start`. Nearly every file ends with it; the others
+    (cut short, or with bytes appended after EOI) are searched whole."""
+    if len(data) - 2 >= start and data[-2:] == EOI:
+        return True
+    return EOI in bytes(data[start:])

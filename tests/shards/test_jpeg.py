@@ -94,3 +94,14 @@ def test_header_cut_short_is_none() -> None:
     data = encode("RGB", (30, 20))
     first_scan = data.index(b"\xff\xda")
     assert all(jpeg_frame(data[:cut]) is None for cut in range(2, first_scan + 4))
+
+
+def test_a_view_of_a_read_buffer_reads_as_bytes() -> None:
+    """Staging hands views of a reused read buffer to the walk: the same frame as from
+    bytes at every cut, and nothing past the view's end (the buffer's next file) counts."""
+    data = pattern_image(5, (64, 48))
+    for blob in (data, data + b"trailing", *(data[:cut] for cut in range(0, len(data), 7))):
+        assert jpeg_frame(memoryview(blob)) == jpeg_frame(blob)
+    buffer = bytearray(data + data)  # a cut file followed by a complete one
+    assert jpeg_frame(memoryview(buffer)[: len(data) - 5]).complete is False
+    assert jpeg_frame(memoryview(buffer)[len(data) :]).complete
