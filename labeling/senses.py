@@ -201,8 +201,9 @@ def _count_of_name(synset: Any, lemma: str) -> int:
 
 @functools.lru_cache(maxsize=1 << 16)
 def noun_bases(lemma: str) -> tuple[str, ...]:
-    """The noun lemmas `lemma` is an inflection of, itself excluded (WordNet's morphy:
-    `eyes` -> `eye`, `teeth` -> `tooth`, `glasses` -> `glass`)."""
+    """The noun lemmas `lemma` is an inflection of, itself excluded (WordNet's morphy
+    through the process's reader, `labeling.wordnet.wordnet()`: `eyes` -> `eye`, `teeth`
+    -> `tooth`, `glasses` -> `glass`)."""
     from labeling.wordnet import wordnet
 
     form = lemma.lower().replace(" ", "_")
