@@ -12,8 +12,9 @@ Equivalences with NLTK (tested over random lemmas): `senses(lemma)` is
 `wn.synsets(lemma, "n")` in the same order (NLTK's `_morphy` forms of the lowercased lemma,
 each form's offsets from `index.noun`); `NounRecord.tagged_count(lemma)` is the sum of
 `cntlist.rev` counts over the synset's lemmas named `lemma` up to case (`senses.tagged_count`
-of a lemma the synset has); `trademarks` are NLTK's usage domains; `is_visual(record)` is `senses.is_visual` (lexname in the visual set, or an ancestor through
-hypernym and instance-hypernym pointers named in `senses.VISUAL_ANCESTORS`).
+of a lemma the synset has); `trademarks` are NLTK's usage domains; `is_visual(record)` is
+`senses.is_visual` (lexname in the visual set, or an ancestor through hypernym and
+instance-hypernym pointers named in `senses.VISUAL_ANCESTORS`).
 
 Record of one `data.noun` line: `offset lex_filenum ss_type w_cnt(hex) {word lex_id(hex)}
 p_cnt {symbol offset pos source/target} | gloss`.
