@@ -1,41 +1,45 @@
 """Bench: shard writing MB/s of `shards.writer.ShardWriter` vs. plain `tarfile`, same bytes.
 
-    .venv/bin/python -m bench.shard_write   # ~2 min; bench/out/shard_write.json
+    .venv/bin/python -m bench.shard_write                 # ~30 s; bench/out/shard_write.json
+    .venv/bin/python -m bench.shard_write --images 10000  # bench/out/shard_write-10000.json
 
-Data: `N_IMAGES` already-encoded JPEGs (noise, 256 x 256, ~60 kB each) with their label
-JSON and caption, held in memory. Rows, each timed `REPEATS` times interleaved (best of
-them in the table, the ratio of medians printed too), written to a fresh folder on the
-same disk:
+Data: already-encoded JPEGs (noise, 256 x 256, ~60 kB each) with their label JSON and
+caption, held in memory. Rows:
 
-- `tarfile`: baseline, the same image/json/txt members written with `tarfile.addfile`,
-  one tar per `PER_SHARD` samples, nothing else;
+- `tarfile (baseline)`: the same image/json/txt members written with `tarfile.addfile`
+  from memory, one tar per `PER_SHARD` samples, nothing else; `N_IMAGES` samples, timed
+  `REPEATS` times interleaved with the next row (best in the table, ratio of medians too);
 - `ShardWriter`: what `curate shard` writes per split (reproducible headers, parquet
-  sidecar, sha256 of every tar, temporary names and renames). Target >= 0.8x the baseline.
-- `curate shard (file://)`: the whole command (issue 4, measure 1) over `N_FULL`
-  already-encoded JPEGs at the target size (256 x 256, `--image-size 256`), read as
-  file:// urls, so `shards.local` stages each as a file reference (path, size, mtime) after
-  reading it once for its sha256 (content dedup) and its JPEG marker walk, and
-  `shards.build` copies the bytes from the file into the tar after the shuffle. Its MB/s
-  counts the same members the baseline writes; the ratio is against the baseline's MB/s.
-  Fixed costs (DuckDB joins, parquet, manifest) are reported separately: the command also
-  runs over `N_SMALL` images, and the marginal MB/s is the slope between the two sizes.
-  Each size runs `FULL_REPEATS` times (best taken; the first call also pays module imports).
-  `tarfile, N_FULL samples` is the baseline again over the same 3000 samples, timed right
-  before each whole-command run, so that both see the same load from other processes.
-- `curate shard, new process`: the same command as `python -m curation.cli shard` in a
-  fresh interpreter (interpreter start, imports, DuckDB and pyarrow loading included), once.
+  sidecar, sha256 of every tar, temporary names and renames), same samples;
+- `tarfile, N samples (baseline)`: the baseline over the whole command's `--images`
+  samples (default 3000), timed right before each whole-command run, so both see the same
+  load from other processes; best of `--repeats` (5);
+- `curate shard, N file:// JPEGs` (issue 4, measure 1; target >= 0.8x): the whole command
+  in this process over the same samples as file:// urls at the target size
+  (`--image-size 256`): local-only, so it reads each file once, hashes it for the content
+  dedup, walks its JPEG markers and writes it into its tar in the same pass
+  (`shards.build.write_while_reading`); best of `--repeats`, ratio against the row above
+  (same samples, same number of runs; until 2026-11 it was against the first row, the
+  best of 15 runs over 600 samples, which a best of 3 over 3000 could not match for
+  noise alone). The per-pair ratios are printed too;
+- `marginal`: the slope between `N_SMALL` and N images, fixed costs (DuckDB joins,
+  parquet, manifest, meta.json) excluded;
+- `new process`: `python -m curation.cli shard` in a fresh interpreter, once;
+- `tarfile from the files` (information only, not a baseline): tarfile adding the same
+  image files from disk (page cache) as a user's script would, json and txt from memory.
 
-Where the time of the whole command goes (3000 images, 179 MB, CPU seconds of all its
-threads, `time.process_time`, on the shared 2-core development machine): staging (read,
-sha256, marker walk of every file; 2 threads) ~0.39; writing (one query for both splits,
-a thread reading the files again, writev on this one, sidecar and sha256 of each finished
-tar on a third) ~0.5, of which sealing ~0.15-0.28; DuckDB joins, dedup, downloads.parquet
-and meta.json ~0.08 s (best of 10 runs over 10 images). sha256 runs at ~1.24 GB/s here, so
-the two passes (source bytes for dedup, tar bytes for the manifest) alone cost ~0.29 s,
-three quarters of what plain `tarfile`, which hashes nothing, takes for the same bytes
-(0.39 s at 455 MB/s): 0.8x needs both cores free. A new process adds ~1.8 s, mostly
-imports: pandas (~0.5 s, imported by pyarrow the first time it builds an array), pyarrow
-(~0.25 s), duckdb (~0.1 s).
+Where the whole command's CPU goes (3000 images, 179 MB, the development machine's 2
+shared cores, `time.thread_time` per thread and `perf record` per thread): sha256 of the
+source files (content dedup) ~0.15 s and of the tars (manifest) ~0.15 s, at ~1.25 GB/s
+with the CPU's SHA extensions (`openssl speed -evp sha256`; without them 0.35 GB/s), on
+two different threads; reading the files ~0.05-0.08 s and writing the tars ~0.10-0.13 s
+in the kernel; Python per sample ~0.15 s (URL, open, marker walk and staging row on the
+read threads; ShardSample, headers, label JSON and sidecar columns on this one); fixed
+~0.08 s. About 0.75 CPU-s in all, vs ~0.45 s for plain tarfile, which hashes nothing and
+reads no file: the ratio is >= 1 with both cores free and ~0.6 when other processes keep
+both busy (load average ~3), which the table's load average shows. A new process adds
+~0.65 s, mostly imports: pandas (~0.27 s, imported by pyarrow the first time `pa.array`
+converts a Python list while pandas is installed), pyarrow (~0.14 s), duckdb (~0.05 s).
 """
 
 from __future__ import annotations
@@ -163,6 +167,36 @@ def full_command_seconds(
     return seconds
 
 
+def plain_tar_from_files_seconds(samples: list, scratch: Path, name: str) -> float:
+    """tarfile adding the images from files on disk (written, so in the page cache, untimed)
+    and json/txt from memory: what a plain script over an image folder does."""
+    images = scratch / f"files-{name}"
+    images.mkdir()
+    for s in samples:
+        (images / f"{s.uid}.jpg").write_bytes(s.image)
+    folder = scratch / f"plain-files-{name}"
+    folder.mkdir()
+    start = time.perf_counter()
+    tar = None
+    for i, s in enumerate(samples):
+        if i % PER_SHARD == 0:
+            if tar is not None:
+                tar.close()
+            tar = tarfile.open(folder / f"plain-{i // PER_SHARD:06d}.tar", "w")
+        tar.add(images / f"{s.uid}.jpg", arcname=f"{s.key}.jpg")
+        for member, data in ((f"{s.key}.json", s.label_json()),
+                             (f"{s.key}.txt", s.caption.encode())):  # fmt: skip
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    if tar is not None:
+        tar.close()
+    seconds = time.perf_counter() - start
+    shutil.rmtree(folder)
+    shutil.rmtree(images)
+    return seconds
+
+
 def sample_megabytes(samples: list) -> float:
     """MB of the members a writer puts in the tars: image, label JSON, caption."""
     return sum(len(s.image) + len(s.label_json()) + len(s.caption) for s in samples) / 1e6
@@ -199,11 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         plain, ours = min(plain_t), min(ours_t)
         median_ratio = statistics.median(plain_t) / statistics.median(ours_t)
         full_command_seconds(all_samples[:N_SMALL], scratch, "warm-up")  # imports, DuckDB
-        full_t: dict[str, list[float]] = {"small": [], "plain_full": [], "full": []}
+        full_t: dict[str, list[float]] = {"small": [], "plain_full": [], "full": [],
+                                          "plain_files": []}  # fmt: skip
         for r in range(full_repeats):
             full_t["small"].append(full_command_seconds(all_samples[:N_SMALL], scratch, f"s{r}"))
             full_t["plain_full"].append(plain_tar_seconds(full_samples, scratch, f"{r}"))
             full_t["full"].append(full_command_seconds(full_samples, scratch, f"f{r}"))
+            files = plain_tar_from_files_seconds(full_samples, scratch, f"{r}")
+            full_t["plain_files"].append(files)
         process = full_command_seconds(full_samples, scratch, "p", new_process=True)
     load_after = os.getloadavg()
     base_mbps = megabytes / plain
@@ -221,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         (f"curate shard, {n_full} file:// JPEGs", full_mb / full, plain_full / full),
         ("curate shard, marginal (fixed excluded)", marginal, marginal / full_base),
         ("curate shard, new process", full_mb / process, plain_full / process),
+        ("tarfile from the files (information)", full_mb / min(full_t["plain_files"]),
+         plain_full / min(full_t["plain_files"])),
     ]  # fmt: skip
     print(f"{N_IMAGES} samples, {megabytes:.1f} MB of members, {PER_SHARD} per shard")
     print(f"{'writer':<42} {'MB/s':>8} {'ratio':>7}")

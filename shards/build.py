@@ -15,6 +15,13 @@ small rows, and its bytes are copied from the source file straight into the tar,
 the file changed or vanished in between, the command stops with one line (exit 2) and
 writes nothing.
 
+When every image is a local file (no http(s) url) and there is no `--decontaminate`, the
+order of the shards is known before any image is read (split and order come from the
+uid), so the files are read in that order and each is written into its tar as soon as it
+is read and hashed (`write_while_reading`): one read per file, reading and writing overlap.
+Those tars equal the two-pass tars as long as the content dedup drops nothing; when it
+finds a duplicate they are removed and written again the two-pass way (tested equal).
+
 Then, among the successes, in this order (each a status in downloads.parquet, so
 success + failed == attempted still holds):
 

@@ -5,7 +5,9 @@ status, error_message, width, height, sha256, jpg) plus the `FileRef` columns of
 `shards.fileref` (ref_path, ref_offset, ref_size, ref_file_bytes, ref_mtime_ns), one row per
 url in input order. A success has either `jpg` (re-encoded bytes) or a ref (the bytes are
 still where they were read, and are copied from there into the tar), never both. `sha256` is
-of the file's bytes, as `shards.crawl` hashes the downloaded bytes.
+of the file's bytes, as `shards.crawl` hashes the downloaded bytes. With `consume`, the
+stored bytes of each success are also handed to the caller as they are read, so that
+`shards.build` writes them into the tars in the same pass.
 
 A url with a fragment names a member of a tar file: `file:///data/000001.tar#0042.jpg` is
 member `0042.jpg` of `/data/000001.tar` (what `curate ingest` writes for existing
@@ -15,8 +17,9 @@ escapes a literal `#` as `%23`, so a fragment is never part of a file name.
 Pass-through: a file that is already an RGB JPEG of the stored size (`ResizePolicy.keeps`:
 shorter side == `image_size` for `keep_ratio`, an `image_size` square for `center_crop`) is
 stored byte for byte and staged as a ref only, with width and height from its frame
-header, so a folder of images prepared at the target size costs two reads and a sha256
-each: no decode, no parquet holding the pixels. `shards.jpeg` walks the marker segments and
+header, so a folder of images prepared at the target size costs a read (two when the
+tars are written after the dedup, see `shards.build`) and a sha256 each: no decode, no
+parquet holding the pixels. `shards.jpeg` walks the marker segments and
 requires the EOI marker after the scan data, so a truncated file is `failed_to_resize`
 here, as a full decode would make it (see `shards.jpeg` for what decoding would add).
 What gets resized is unchanged: smaller images are still upscaled, larger ones shrunk, and
