@@ -24,13 +24,15 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    the one with the highest tagged frequency (unless the word's most frequent sense is
    non-visual and outweighs all its visual senses `non_visual_dominance` (8) times over:
    `#shapes`, `#action` are then `non_visual`), ties to the more depictable lexicographer
-   file (animal > artifact > food > plant > ...), then to the concept with more SemCor
-   uses under all its names and kinds (`senses.concept_uses`), then to the broader sense
-   (more synsets below it): `#sunset` is the sky phenomenon (n11473954), not the time of
-   day; `#tiger` the cat; `#hammer` the hand tool, not the gun part; `#cot` the crib.
-   Trademarks are not proper names (`#loafer` the shoe), and a sense reached through the
-   tag's singular counts the singular's uses (`#eyes` the organ). Person senses, and senses of
-   abstract files admitted by the visual filter through a physical ancestor, come first
+   file (animal > artifact > food > plant > ...), then to a kind of physical thing by its
+   hypernyms (`senses.is_physical_kind`: `#woodenspoon` the spoon, not the booby prize),
+   then to the concept with more SemCor uses under all its names and kinds
+   (`senses.concept_uses`), then to the broader sense (more synsets below it): `#sunset`
+   is the sky phenomenon (n11473954), not the time of day; `#tiger` the cat; `#hammer`
+   the hand tool, not the gun part; `#cot` the crib. Trademarks are not proper names
+   (`#loafer` the shoe), and a sense reached through the tag's singular counts the
+   singular's uses (`#eyes` the organ). Person senses, and senses of abstract files
+   admitted by the visual filter through a physical ancestor, come first
    only when their summed counts reach `senses.DEPICTION_DOMINANCE` (4) x (the best
    other visual sense's count + 1): `#boxer` is the dog, `#speaker` the loudspeaker,
    `#radio` the receiver, `#painter` the artist. `first_visual` takes the first such
@@ -66,6 +68,7 @@ from labeling.senses import (
     SENSE_RULES,
     concept_uses,
     hyponym_count,
+    is_physical_kind,
     is_visual,
     visual_candidates,
 )
@@ -264,7 +267,7 @@ class HashtagMapper:
             # most lemmas have one noun sense, and every rule of SENSE_RULES returns it
             synset = senses[0] if len(senses) == 1 else self._sense_rule(
                 senses, lemma, self.is_visual, dominance=self._dominance, breadth=self.breadth,
-                uses=self.uses,
+                uses=self.uses, physical=self.is_physical_kind,
             )  # fmt: skip
             hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
@@ -274,8 +277,9 @@ class HashtagMapper:
         """The visual, non-proper-name senses of a noun lemma, best first
         (`senses.visual_candidates`): the context rule's candidates."""
         return visual_candidates(
-            self._nouns.senses(lemma), lemma, self.is_visual, breadth=self.breadth, uses=self.uses
-        )
+            self._nouns.senses(lemma), lemma, self.is_visual, breadth=self.breadth,
+            uses=self.uses, physical=self.is_physical_kind,
+        )  # fmt: skip
 
     def breadth(self, synset: Any) -> int:
         """`senses.hyponym_count` of an NLTK synset or a `NounRecord` (a rule 5 tie-break)."""
@@ -288,6 +292,12 @@ class HashtagMapper:
         if not isinstance(synset, NounRecord):
             return concept_uses(synset)
         return self._below_record(synset)[1]
+
+    def is_physical_kind(self, synset: Any) -> bool:
+        """`senses.is_physical_kind` of an NLTK synset or a `NounRecord` (a rule 5 tie-break)."""
+        if not isinstance(synset, NounRecord):
+            return is_physical_kind(synset)
+        return self._nouns.is_physical_kind(synset)
 
     def _below_record(self, record: NounRecord) -> tuple[int, int]:
         """(synsets below `record`, tagged counts of its lemmas and theirs), memoised."""

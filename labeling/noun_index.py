@@ -26,7 +26,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from labeling.senses import TRADEMARK, VISUAL_ANCESTORS, _sense_key_counts
+from labeling.senses import PHYSICAL, TRADEMARK, VISUAL_ANCESTORS, _sense_key_counts
 from labeling.wordnet import wordnet_path
 
 
@@ -42,6 +42,7 @@ class NounRecord:
     # names with a `;u` (usage domain) pointer to `senses.TRADEMARK`: all of them when the
     # pointer is the synset's, one when it is the lemma's (`Ping-Pong` of table_tennis.n.01)
     trademarks: tuple[str, ...] = ()
+    kind_of: tuple[int, ...] = ()  # offsets of `@` pointers alone (none for an instance)
 
     def offset(self) -> int:
         return self.offset_
@@ -87,6 +88,7 @@ class NounIndex:
                 at = 4 + 2 * n_words
                 pointers = [fields[at + 1 + 4 * p : at + 5 + 4 * p] for p in range(int(fields[at]))]
                 hypernyms = tuple(int(o) for symbol, o, *_ in pointers if symbol in ("@", "@i"))
+                kind_of = tuple(int(o) for symbol, o, *_ in pointers if symbol == "@")
                 # source/target `sstt` (hex): 0000 the whole synset, else word ss to word tt
                 sources = {
                     int(st[:2], 16) for symbol, o, _, st in pointers
@@ -94,10 +96,12 @@ class NounIndex:
                 }  # fmt: skip
                 self.records[offset] = NounRecord(
                     offset, lexnames[filenum], tuple(names), tuple(tallies), hypernyms,
-                    tuple(n for i, n in enumerate(names, 1) if {0, i} & sources),
+                    tuple(n for i, n in enumerate(names, 1) if {0, i} & sources), kind_of,
                 )  # fmt: skip
         self._anchors = frozenset(wn.synset(name).offset() for name in VISUAL_ANCESTORS)
         self._under_anchor: dict[int, bool] = {}
+        self._physical = wn.synset(PHYSICAL).offset()
+        self._physical_kinds: dict[int, bool] = {}
 
     def senses(self, lemma: str) -> list[NounRecord]:
         """`wn.synsets(lemma, "n")` as records, in NLTK's order."""
@@ -112,6 +116,19 @@ class NounIndex:
     def is_visual(self, record: NounRecord, lexnames: frozenset[str]) -> bool:
         """`senses.is_visual` on a record."""
         return record.lexname_ in lexnames or self._below_anchor(record.offset_)
+
+    def is_physical_kind(self, record: NounRecord) -> bool:
+        """`senses.is_physical_kind` on a record: `PHYSICAL` above it through `@` pointers
+        alone (an instance, whose pointers are `@i`, is none)."""
+        hit = self._physical_kinds.get(record.offset_)
+        if hit is None:
+            self._physical_kinds[record.offset_] = False  # acyclic; be safe
+            hit = any(
+                parent == self._physical or self.is_physical_kind(self.records[parent])
+                for parent in record.kind_of
+            )
+            self._physical_kinds[record.offset_] = hit
+        return hit
 
     def _below_anchor(self, offset: int) -> bool:
         """True when a proper ancestor of `offset` is one of `VISUAL_ANCESTORS`."""

@@ -16,12 +16,19 @@ photographs); `SENSE_RULES` names them:
   eye.n.01 for `#eyes`, counts the singular's uses); ties, which for most rare words are
   0 against 0, go to the more depictable lexicographer file by `LEXNAME_PREFERENCE`
   (animal > artifact > food > plant > object > person > location > phenomenon >
-  substance > body), then to the concept used more (`concept_uses`), then to the broader
-  sense (`hyponym_count`: more synsets below it), then to WordNet's order. No visual
-  sense: the first remaining sense (it is then dropped as `non_visual`).
+  substance > body), then to a kind of physical thing (`is_physical_kind`), then to the
+  concept used more (`concept_uses`), then to the broader sense (`hyponym_count`: more
+  synsets below it), then to WordNet's order. No visual sense: the first remaining sense
+  (it is then dropped as `non_visual`).
   So `#tiger` is the cat (the "audacious person" sense has the same count, 1), `#crab` the
   animal rather than its meat, `#kite` and `#crane` the birds (every sense has count 0; the
   context rule below picks the toy or the machine when the caption says so).
+  Why a kind of physical thing: the lexicographer file is the lexicographer's filing, the
+  hypernyms are the definition. Some senses filed under a visual file are abstractions by
+  their hypernyms (the wooden spoon that is a booby prize is an award, the luggage
+  carousel a curve, railway.n.01 the company) or named individuals (instances); the sense
+  that is a physical thing is the one a photo shows: `#woodenspoon` the spoon, `#carousel`
+  the merry-go-round, `#railway` the track, `#pacifier` the dummy.
   Why the concept used more: when the word itself has no SemCor use in either sense,
   the concept's uses under its other names and through its kinds (Resnik's concept
   frequency: the tagged counts of all lemmas of the synset and of every synset below it)
@@ -112,8 +119,11 @@ VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
 # The usage domain of brand names that WordNet capitalises but that name products.
 TRADEMARK = "trademark.n.02"
 
-# (senses, lemma, visual, dominance=..., breadth=..., uses=...) -> synset; only
-# frequent_visual reads `dominance`, `breadth` and `uses`
+# Kinds of physical things lie below it through hypernym pointers alone (`is_physical_kind`).
+PHYSICAL = "physical_entity.n.01"
+
+# (senses, lemma, visual, dominance=..., breadth=..., uses=..., physical=...) -> synset;
+# only frequent_visual reads `dominance`, `breadth`, `uses` and `physical`
 SenseRule = Callable[..., Any]
 
 
@@ -161,6 +171,15 @@ def is_trademark(synset: Any, lemma: str) -> bool:
         and any(d.synset().name() == TRADEMARK for d in x.usage_domains())
         for x in synset.lemmas()
     )
+
+
+def is_physical_kind(synset: Any) -> bool:
+    """True when `PHYSICAL` is an ancestor of the NLTK `synset` through hypernym pointers
+    alone: a kind of physical thing. False for an abstraction filed under a visual
+    lexicographer file (wooden_spoon.n.01, the booby prize, is an award; carousel.n.01, the
+    luggage carousel, a curve) and for an instance (a named individual). The mapper answers
+    it for records (`NounIndex.is_physical_kind`)."""
+    return any(h.name() == PHYSICAL for h in synset.closure(lambda s: s.hypernyms()))
 
 
 def concept_uses(synset: Any) -> int:
@@ -236,6 +255,7 @@ def _first(
     dominance: float = 0.0,
     breadth: Callable[[Any], int] | None = None,
     uses: Callable[[Any], int] | None = None,
+    physical: Callable[[Any], bool] | None = None,
 ) -> Any:
     return senses[0]
 
@@ -247,6 +267,7 @@ def _first_visual(
     dominance: float = 0.0,
     breadth: Callable[[Any], int] | None = None,
     uses: Callable[[Any], int] | None = None,
+    physical: Callable[[Any], bool] | None = None,
 ) -> Any:
     common = common_senses(senses, lemma)
     return next((s for s in common if visual(s)), common[0])
@@ -259,8 +280,11 @@ def _frequent_visual(
     dominance: float = NON_VISUAL_DOMINANCE,
     breadth: Callable[[Any], int] | None = None,
     uses: Callable[[Any], int] | None = None,
+    physical: Callable[[Any], bool] | None = None,
 ) -> Any:
-    candidates = visual_candidates(senses, lemma, visual, breadth=breadth, uses=uses)
+    candidates = visual_candidates(
+        senses, lemma, visual, breadth=breadth, uses=uses, physical=physical
+    )
     common = common_senses(senses, lemma)
     if not candidates:
         return common[0]
@@ -306,11 +330,12 @@ def visual_candidates(
     weak_dominance: float = DEPICTION_DOMINANCE,
     breadth: Callable[[Any], int] | None = None,
     uses: Callable[[Any], int] | None = None,
+    physical: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
     """The visual, non-proper-name senses, best first under `frequent_visual`'s order:
-    tagged count, then `LEXNAME_PREFERENCE`, then `tie_key` (`uses`, then `breadth`;
-    defaults `concept_uses` and `hyponym_count`, a `NounRecord` needs the mapper's), then
-    WordNet's order; then depiction dominance (module docstring) moves the
+    tagged count, then `LEXNAME_PREFERENCE`, then `tie_key` (`physical`, `uses`, `breadth`;
+    defaults `is_physical_kind`, `concept_uses` and `hyponym_count`, a `NounRecord` needs
+    the mapper's), then WordNet's order; then depiction dominance (module docstring) moves the
     `weakly_visual` senses behind the others unless they outweigh the best of them
     `weak_dominance` times (0 turns it off)."""
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
@@ -322,7 +347,7 @@ def visual_candidates(
         ranked = [
             s
             for *_, s in sorted(
-                (*k, *(tie_key(s, breadth, uses) if k in tied else _NO_TIE), i, s)
+                (*k, *(tie_key(s, breadth, uses, physical) if k in tied else _NO_TIE), i, s)
                 for i, (k, s) in enumerate(zip(keys, pool, strict=True))
             )
         ]
@@ -340,17 +365,23 @@ def visual_candidates(
     return strong + weak
 
 
-_NO_TIE = (0, 0)
+_NO_TIE = (0, 0, 0)
 
 
 def tie_key(
     synset: Any,
     breadth: Callable[[Any], int] | None = None,
     uses: Callable[[Any], int] | None = None,
-) -> tuple[int, int]:
-    """Sort key among senses of equal (tagged count, lexname rank), smallest first: the
+    physical: Callable[[Any], bool] | None = None,
+) -> tuple[int, int, int]:
+    """Sort key among senses of equal (tagged count, lexname rank), smallest first: a kind
+    of physical thing (`is_physical_kind`) before an abstraction or an instance, then the
     higher `uses` (`concept_uses`), then the higher `breadth` (`hyponym_count`)."""
-    return (-(uses or concept_uses)(synset), -(breadth or hyponym_count)(synset))
+    return (
+        0 if (physical or is_physical_kind)(synset) else 1,
+        -(uses or concept_uses)(synset),
+        -(breadth or hyponym_count)(synset),
+    )
 
 
 def weakly_visual(synset: Any) -> bool:

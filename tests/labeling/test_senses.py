@@ -161,7 +161,9 @@ def test_ties_go_to_the_broader_sense(wn, word, want, was):
     assert rule(senses, word, _visual).name() == want
     assert rule(senses, word, _visual, uses=lambda s: 0).name() == want  # breadth alone
     # without the tie-breaks (every breadth and concept frequency equal) WordNet's order
-    flat = rule(senses, word, _visual, breadth=lambda s: 0, uses=lambda s: 0)
+    flat = rule(
+        senses, word, _visual, breadth=lambda s: 0, uses=lambda s: 0, physical=lambda s: True
+    )
     assert flat.name() == was
 
 
@@ -206,7 +208,7 @@ def test_weakly_visual(wn):
     assert not weakly_visual(wn.synset("animal.n.01"))  # noun.Tops: the organisms
 
 
-def _candidates_sorting_everything(senses, lemma, visual, breadth, uses):
+def _candidates_sorting_everything(senses, lemma, visual, breadth, uses, physical):
     """visual_candidates' order before the tie-breaks were made lazy, depiction dominance
     aside: every candidate's tie key computed, one sort over the full key."""
     from labeling.senses import common_senses
@@ -217,7 +219,7 @@ def _candidates_sorting_everything(senses, lemma, visual, breadth, uses):
 
     def key(s):
         count, lexrank = -tagged_count(s, lemma), rank.get(s.lexname(), 99)
-        return (count, lexrank, -uses(s), -breadth(s), order[s])
+        return (count, lexrank, not physical(s), -uses(s), -breadth(s), order[s])
 
     return sorted(pool, key=key)
 
@@ -237,12 +239,13 @@ def test_lazy_breadth_orders_as_the_full_sort(mapper):
     compared = ties = 0
     for lemma in sample:
         senses = nouns.senses(lemma)
-        want = _candidates_sorting_everything(
-            senses, lemma, mapper.is_visual, mapper.breadth, mapper.uses
-        )
-        got = visual_candidates(
-            senses, lemma, mapper.is_visual, 0, breadth=mapper.breadth, uses=mapper.uses
-        )
+        keys_of = {
+            "breadth": mapper.breadth,
+            "uses": mapper.uses,
+            "physical": mapper.is_physical_kind,
+        }
+        want = _candidates_sorting_everything(senses, lemma, mapper.is_visual, **keys_of)
+        got = visual_candidates(senses, lemma, mapper.is_visual, 0, **keys_of)
         assert got == want, lemma
         compared += len(want) > 1
         keys = [(tagged_count(s, lemma), s.lexname()) for s in want]

@@ -12,10 +12,12 @@ from labeling.senses import (
     SENSE_RULES,
     TRADEMARK,
     concept_uses,
+    is_physical_kind,
     is_trademark,
     noun_bases,
     proper_name_of,
     tagged_count,
+    tie_key,
 )
 from labeling.wordnet import wordnet
 
@@ -168,3 +170,50 @@ def test_concept_uses_of_records_equal_nltk(wn, mapper):
         positive += concept_uses(synset) > 0
     assert positive > 30
     assert mapper.uses(mapper.record(_wnid(mapper, "artifact.n.01"))) > 5_000  # 9,503
+
+
+@pytest.mark.parametrize(
+    ("tag", "want", "was"),
+    [
+        # equal counts and lexname (noun.artifact); WordNet files the first as an
+        # abstraction by its hypernyms, the second as a kind of physical thing
+        ("WoodenSpoon", "wooden_spoon.n.02", "wooden_spoon.n.01"),  # the spoon, not the prize
+        ("carousel", "carousel.n.02", "carousel.n.01"),  # merry-go-round, not a curve
+        ("pacifier", "comforter.n.04", "pacifier.n.02"),  # the dummy, "anything that pacifies"
+        ("railway", "railroad_track.n.01", "railway.n.01"),  # the track, not the company
+    ],
+)
+def test_ties_go_to_the_kind_of_physical_thing(mapper, tag, want, was):
+    mapping = mapper.map(tag)
+    assert mapping.reason is None and mapper.synset(mapping.wnid).name() == want
+    got, old = mapper.record(_wnid(mapper, want)), mapper.record(_wnid(mapper, was))
+    lemma = mapping.canonical
+    assert (got.tagged_count(lemma), got.lexname()) == (old.tagged_count(lemma), old.lexname())
+    assert mapper.is_physical_kind(got) and not mapper.is_physical_kind(old)
+    assert is_physical_kind(mapper.synset(got.wnid))
+    assert not is_physical_kind(mapper.synset(old.wnid))
+    # without the physical-kind key, concept frequency, breadth and WordNet's order chose `was`
+    keys = {"breadth": mapper.breadth, "uses": mapper.uses, "physical": mapper.is_physical_kind}
+    order = mapper._nouns.senses(lemma).index
+    assert (*tie_key(old, **keys)[1:], order(old)) < (*tie_key(got, **keys)[1:], order(got))
+
+
+def test_instances_are_no_physical_kinds(wn):
+    assert is_physical_kind(wn.synset("dog.n.01"))
+    assert not is_physical_kind(wn.synset("jacob.n.01"))  # François Jacob: an instance
+    assert not is_physical_kind(wn.synset("wooden_spoon.n.01"))  # an award
+
+
+def test_physical_kinds_of_records_equal_nltk(wn, mapper):
+    """`NounIndex.is_physical_kind` (memoised walk up `@` pointers) equals the NLTK closure
+    over a seeded sample, the synsets with both `@` and `@i` pointers included."""
+    records = mapper._nouns.records
+    mixed = [o for o, r in records.items() if r.kind_of and set(r.hypernyms) - set(r.kind_of)]
+    assert len(mixed) == 5
+    sample = random.Random(11).sample(sorted(records), 1500) + mixed
+    kinds = 0
+    for offset in sample:
+        synset = wn.synset_from_pos_and_offset("n", offset)
+        assert mapper.is_physical_kind(records[offset]) == is_physical_kind(synset), synset
+        kinds += is_physical_kind(synset)
+    assert 300 < kinds < len(sample) - 300  # both answers are common
