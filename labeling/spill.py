@@ -44,16 +44,37 @@ def save_arrays(path: Path, **arrays: np.ndarray) -> None:
             out.write(bytes(_padding(value.nbytes)))
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The arrays `save_arrays` wrote to `path`, as views of one read of the file."""
-    raw = np.fromfile(path, np.uint8)
-    size = int.from_bytes(raw[:8].tobytes(), "little")
-    at = 8 + size
+def _layout(header: bytes) -> list[tuple[str, np.dtype, list[int], int]]:
+    """(name, dtype, shape, byte offset) of each array, from the JSON header."""
+    at = 8 + len(header)
     at += _padding(at)
-    arrays = {}
-    for name, dtype, shape in json.loads(raw[8 : 8 + size].tobytes()):
+    layout = []
+    for name, dtype, shape in json.loads(header):
         dtype = np.dtype(dtype)
+        layout.append((name, dtype, shape, at))
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        arrays[name] = raw[at : at + nbytes].view(dtype).reshape(shape)
         at += nbytes + _padding(nbytes)
+    return layout
+
+
+def load_arrays(path: Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays `save_arrays` wrote to `path`: all of them, as views of one read of the
+    file; or only `names`, each read on its own (the others are not read at all)."""
+    if names is None:
+        raw = np.fromfile(path, np.uint8)
+        size = int.from_bytes(raw[:8].tobytes(), "little")
+        return {
+            name: raw[at : at + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize]
+            .view(dtype)
+            .reshape(shape)
+            for name, dtype, shape, at in _layout(raw[8 : 8 + size].tobytes())
+        }
+    arrays = {}
+    with open(path, "rb") as saved:
+        size = int.from_bytes(saved.read(8), "little")
+        for name, dtype, shape, at in _layout(saved.read(size)):
+            if name in names:
+                saved.seek(at)
+                count = int(np.prod(shape, dtype=np.int64))
+                arrays[name] = np.fromfile(saved, dtype, count).reshape(shape)
     return arrays

@@ -15,12 +15,13 @@ Contract of `scan_metadata(paths, spill, workers, on_new_tags) -> TagPairs`:
 Row groups are scanned by `labeling.tag_scan.scan_captions` in `workers` processes, which
 write their results to the spill (NNNNNN.scan, with the captions per batch tag and the
 number of captions with a tag) rather than send them, so results never pile up in memory
-while this process is busy. It merges each as it arrives, reading only the batch
-dictionary and its tallies (the pairs are neither read nor written again, only
-`to_global` is added): the batch dictionary is matched against the tags seen so far
-(Arrow's `index_in`, ~3x faster than a dict over Python strings), new tags get the next
-ids and are handed to `on_new_tags(first_id, values)` at once, so the caller can map them
-while the scan goes on. Memory is bounded by one row group per worker plus the distinct
+while this process is busy. It merges them by groups of `MERGE_GROUP` as they arrive,
+reading only the batch dictionaries and their tallies (the pairs are neither read nor
+written again, only `to_global` is added): the group's dictionaries are encoded together
+and matched against the tags seen so far (Arrow's `index_in`, ~3x faster than a dict over
+Python strings; it hashes the known tags on every call, hence the groups), new tags get
+the next ids and are handed to `on_new_tags(first_id, values)` at once, so the caller can
+map them while the scan goes on. Memory is bounded by one row group per worker plus the distinct
 tags; the pairs themselves live on disk (8 bytes per (caption, tag), plus 12 per distinct
 tag of a row group).
 """
@@ -36,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from curation.errors import UsageError
+
+MERGE_GROUP = 8  # scan results merged at once: ~40% less hashing than one by one
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def _read_scan(path: Path) -> tuple[Any, np.ndarray, int]:
 
     from labeling.spill import load_arrays
 
-    saved = load_arrays(path)
+    saved = load_arrays(path, names=("tally", "tagged", "offsets", "data"))
     offsets, data = saved["offsets"], saved["data"]
     values = pa.StringArray.from_buffers(
         len(offsets) - 1, pa.py_buffer(offsets - offsets[0]), pa.py_buffer(data[offsets[0] :])
@@ -168,6 +171,59 @@ def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple
         yield from results
 
 
+class _Merge:
+    """The tags seen so far (`known`: tag id -> tag), captions per tag and captions with a
+    tag, grown by groups of scan results."""
+
+    def __init__(self, spill: Path, on_new_tags: Callable[[int, Any], None] | None) -> None:
+        import pyarrow as pa
+
+        self.spill, self.on_new_tags = spill, on_new_tags
+        self.known = pa.array([], pa.string())
+        self.counts = np.zeros(0, np.int64)
+        self.with_tag = 0
+
+    def add(self, group: list[tuple[int, Path]]) -> None:
+        """Merge the scan results (task index, scan file) of `group`: their dictionaries
+        are encoded together, then matched against the known tags once (one hash table of
+        the known tags a group instead of one a task); new tags get the next ids in order of
+        first appearance (as merging them one by one would), written per task as
+        NNNNNN.global.npy."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from labeling.tag_scan import STRING_BYTES
+
+        if not group:
+            return
+        scans = [_read_scan(path) for _, path in group]
+        if len(group) > 1 and sum(values.nbytes for values, _, _ in scans) >= STRING_BYTES:
+            for item in group:  # together they would pass a string array's 2 GiB
+                self.add([item])
+            return
+        encoded = pc.dictionary_encode(pa.concat_arrays([values for values, _, _ in scans]))
+        distinct = encoded.dictionary
+        found = pc.index_in(distinct, value_set=self.known).fill_null(-1)
+        to_global = found.to_numpy(zero_copy_only=False).astype(np.int32)
+        new = np.flatnonzero(to_global < 0)
+        if len(new):
+            first = len(self.known)
+            to_global[new] = np.arange(first, first + len(new))
+            fresh = distinct.take(pa.array(new))
+            self.known = pa.concat_arrays([self.known, fresh])
+            self.counts = np.concatenate([self.counts, np.zeros(len(new), np.int64)])
+            if self.on_new_tags is not None:
+                self.on_new_tags(first, fresh)
+        indices = encoded.indices.to_numpy()
+        start = 0
+        for (index, _), (values, tally, tagged) in zip(group, scans, strict=True):
+            task_global = to_global[indices[start : start + len(values)]]
+            start += len(values)
+            self.counts[task_global] += tally  # one-to-one within a task: no repeated index
+            self.with_tag += tagged
+            np.save(self.spill / f"{index:06d}.global.npy", task_global)
+
+
 def scan_metadata(
     paths: list[str],
     spill: Path,
@@ -177,35 +233,21 @@ def scan_metadata(
 ) -> TagPairs:
     """Scan every caption of `paths` (module docstring); `workers` defaults to the cores.
     `on_start()` runs here once the workers have their tasks (work to overlap the scan)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     tasks = plan_tasks(paths)
     spill.mkdir(parents=True, exist_ok=True)
-    known = pa.array([], pa.string())  # tag id -> tag
-    counts = np.zeros(0, np.int64)
-    with_tag = 0
+    merged = _Merge(spill, on_new_tags)
+    group: list[tuple[int, Path]] = []
     for result in _results(tasks, spill, workers or os.cpu_count() or 1):
         if result is None:
             if on_start is not None:
                 on_start()
             continue
-        index, path = result
-        values, tally, tagged = _read_scan(path)
-        found = pc.index_in(values, value_set=known).fill_null(-1)
-        to_global = found.to_numpy(zero_copy_only=False).astype(np.int32)
-        new = np.flatnonzero(to_global < 0)
-        if len(new):
-            first = len(known)
-            to_global[new] = np.arange(first, first + len(new))
-            fresh = values.take(pa.array(new))
-            known = pa.concat_arrays([known, fresh])
-            counts = np.concatenate([counts, np.zeros(len(new), np.int64)])
-            if on_new_tags is not None:
-                on_new_tags(first, fresh)
-        counts[to_global] += tally  # to_global is one-to-one: no repeated index
-        with_tag += tagged
-        np.save(spill / f"{index:06d}.global.npy", to_global)
+        group.append(result)
+        if len(group) >= MERGE_GROUP:
+            merged.add(group)
+            group = []
+    merged.add(group)
+    known, counts, with_tag = merged.known, merged.counts, merged.with_tag
     return TagPairs(
         tasks=tasks,
         spill=spill,

@@ -34,3 +34,12 @@ def test_arrays_round_trip_with_dtypes_shapes_and_alignment(tmp_path):
 def test_nothing_to_save(tmp_path):
     save_arrays(tmp_path / "none")
     assert load_arrays(tmp_path / "none") == {}
+
+
+def test_some_arrays_only(tmp_path):
+    rows, tally = np.arange(10, dtype=np.int32), np.arange(3, dtype=np.int64) * 7
+    save_arrays(tmp_path / "x", rows=rows, tally=tally, tagged=np.int64(4), empty=np.zeros(0))
+    some = load_arrays(tmp_path / "x", names=("tally", "tagged", "empty"))
+    assert list(some) == ["tally", "tagged", "empty"]
+    assert some["tally"].tolist() == [0, 7, 14] and int(some["tagged"]) == 4
+    assert some["tagged"].shape == () and some["empty"].shape == (0,)
