@@ -207,6 +207,24 @@ def test_one_pass_writes_the_two_pass_shards(
     )
 
 
+def test_candidates_split_and_order_are_the_python_functions(tmp_path: Path) -> None:
+    """load_candidates computes split and order key in DuckDB: the same as split_of and
+    order_key for every uid (300 uids, three fractions and seeds)."""
+    import duckdb
+
+    from curation.layout import DatasetRoot
+    from shards.build import load_candidates, order_key
+
+    rows = write_dataset(tmp_path, [f"http://example.invalid/{i}.jpg" for i in range(300)])
+    for fraction, seed in ((0.3, 7), (0.05, 0), (0.0, 12345678901)):
+        table = load_candidates(duckdb.connect(), DatasetRoot(tmp_path), fraction, seed)
+        got = table.select(["uid", "split", "order_key"]).to_pylist()
+        assert [r["uid"] for r in got] == sorted(r["uid"] for r in rows)
+        assert [r["split"] for r in got] == [split_of(r["uid"], fraction) for r in got]
+        assert [r["order_key"] for r in got] == [order_key(r["uid"], seed) for r in got]
+    assert {"val", "train"} == {split_of(r["uid"], 0.3) for r in rows}
+
+
 def test_val_split_stable_as_data_grows(tmp_path: Path) -> None:
     images = tmp_path / "images"
     names = write_images(images, 40)
