@@ -22,6 +22,9 @@ largest worker's peak is printed beside it (workers = cores, each holds one row 
 is steadier than wall time. Steps: `load_wordnet` runs inside `count_hashtags` (the scan's
 wall time: WordNet loads while the workers scan), `map_hashtags` is the wait for the
 mapping workers after the scan, `assign_labels` includes writing the label parts.
+`cpu_seconds_by_step` (array engine) splits the CPU over all processes by pass: the
+WordNet load (this process), scan + merge + mapping (workers and this process, the load
+apart), count_synsets, assign_labels, write_labels, and the final vocabulary write.
 """
 
 from __future__ import annotations
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()[0]
     rate = args.captions / build["seconds"]
     timings = build["counts"].get("seconds_by_step", {})
+    cpu_steps = build["counts"].get("cpu_seconds_by_step", {})
     result = {
         "captions": args.captions,
         "engine": args.engine,
@@ -186,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "build_vocab_seconds": round(build["seconds"], 2),
         "build_vocab_captions_per_s": round(rate),
         "seconds_by_step": timings,
+        "cpu_seconds_by_step": cpu_steps,
         "peak_rss_mb": round(build["peak_rss_mb"]),
         "worker_peak_rss_mb": round(build["worker_peak_rss_mb"]),
         "cpu_seconds": round(build["cpu_seconds"], 2),
@@ -212,8 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  CPU {build['cpu_seconds']:.1f} s over all processes "
           f"({build['cpu_seconds'] / args.captions * 1e6:.2f} us per caption); largest worker "
           f"peak RSS {build['worker_peak_rss_mb']:,.0f} MB")  # fmt: skip
+    print(f"    {'step (wall)':<24}{'seconds':>8}")
     for step, secs in timings.items():
-        print(f"    {step:<24}{secs:>8.2f} s")
+        print(f"    {step:<24}{secs:>8.2f}")
+    if cpu_steps:
+        print(f"    {'step (CPU, all processes)':<26}{'seconds':>6}{'us/caption':>12}")
+        for step, secs in cpu_steps.items():
+            print(f"    {step:<26}{secs:>6.2f}{secs / args.captions * 1e6:>12.3f}")
     print(f"  {result['distinct_hashtags']:,} distinct hashtags -> {result['classes']:,} classes;"
           f" {result['captions_with_label']:,} captions labeled")  # fmt: skip
     out = OUT.with_name(f"{OUT.stem}-{args.engine}-{args.captions}.json")

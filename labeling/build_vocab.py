@@ -12,7 +12,8 @@ renamed into place, labels first, so a complete `vocab/meta.json` means both are
 meta.json counts: captions, captions_with_hashtag, captions_with_label,
 samples_kept_after_cap, distinct_hashtags, hashtags_by_reason, classes_mapped,
 classes_after_min_count, classes_after_max_classes, mean_labels_per_sample, vocab_hash,
-seconds_by_step; with --context-senses also ambiguous_hashtags, senses_moved_by_context.
+seconds_by_step (wall); the array engine also cpu_seconds_by_step (all processes, by
+pass); with --context-senses also ambiguous_hashtags, senses_moved_by_context.
 With `--source caption|both` a caption's words count as its tags (captions_with_hashtag,
 distinct_hashtags then include them; hashtags.parquet's `kind` tells them apart).
 
@@ -136,7 +137,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
             counts, mapper, write_labels = _build_in_sql(opts, connect(), metadata_glob)
         config = dataclasses.replace(opts, engine=engine_used(opts))  # meta.json: what ran
         con = opened[0]
-        clock = time.perf_counter()
+        clock, cpu_clock = time.perf_counter(), time.process_time()
         with staged_dir(root.vocab) as vocab_dir:
             with staged_dir(root.labels) as labels_dir:
                 write_labels(labels_dir)
@@ -146,6 +147,8 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
             vocab.write_hashtags(con, vocab_dir / "hashtags.parquet")
             write_meta(vocab_dir, config=config, counts=counts, started=started)
         counts["seconds_by_step"]["write"] = round(time.perf_counter() - clock, 3)
+        if "cpu_seconds_by_step" in counts:
+            counts["cpu_seconds_by_step"]["write"] = round(time.process_time() - cpu_clock, 3)
     finally:
         for con in opened:
             con.close()
@@ -231,17 +234,20 @@ def _build_from_arrays(
 
     from labeling import label_arrays, tag_pairs
     from labeling.tag_map_pool import MappingPool
+    from labeling.worker_pool import cpu_seconds
 
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     seconds: dict[str, float] = {"load_wordnet": 0.0}
+    cpu: dict[str, float] = {"load_wordnet": 0.0}
     state: dict[str, Any] = {"mapper": None, "pool": None}
 
     def load() -> Any:
         if state["mapper"] is None:
-            clock = time.perf_counter()
+            clock, cpu_clock = time.perf_counter(), time.process_time()
             with _collector_paused():
                 state["mapper"] = _new_mapper(opts)  # UsageError when WordNet is missing
             seconds["load_wordnet"] = round(time.perf_counter() - clock, 3)
+            cpu["load_wordnet"] = round(time.process_time() - cpu_clock, 3)
             state["pool"] = MappingPool(state["mapper"], workers)
         return state["mapper"]
 
@@ -250,7 +256,7 @@ def _build_from_arrays(
         state["pool"].submit(values.to_pylist())
 
     try:
-        clock = time.perf_counter()
+        clock, cpu_clock = time.perf_counter(), cpu_seconds()
         paths = sorted(glob.glob(metadata_glob))
         pairs = tag_pairs.scan_metadata(paths, spill / "pairs", workers, on_new_tags, load)
         seconds["count_hashtags"] = round(time.perf_counter() - clock, 3)
@@ -261,6 +267,8 @@ def _build_from_arrays(
     finally:
         if state["pool"] is not None:
             state["pool"].close()
+    # scan workers, merges here, mapping workers (the WordNet load apart): all joined now
+    cpu["scan_and_map"] = round(cpu_seconds() - cpu_clock - cpu["load_wordnet"], 3)
     labels = spill / "labels"
     counts: dict[str, Any] = {
         "captions": pairs.captions,
@@ -275,6 +283,7 @@ def _build_from_arrays(
     counts |= built
     label_arrays.register_tables(connect(), tables)  # every fork is done: DuckDB may start
     counts["seconds_by_step"] = {**seconds, **counts["seconds_by_step"]}
+    counts["cpu_seconds_by_step"] = {**cpu, **counts["cpu_seconds_by_step"]}
 
     def move_labels(folder: Path) -> None:
         for part in sorted(labels.iterdir()):

@@ -42,6 +42,7 @@ from labeling.spill import load_arrays, save_arrays
 from labeling.tag_pairs import TagPairs, read_column
 from labeling.tag_scan import distinct_per_row
 from labeling.vocab import cap_coin
+from labeling.worker_pool import cpu_seconds
 
 
 def synset_numbers(wnids: list[str | None], reasons: list[str | None]) -> tuple[np.ndarray, list]:
@@ -371,7 +372,9 @@ def build_arrays(
             f"none of the {len(pairs.values)} distinct hashtags in {pairs.captions} "
             "captions maps to a visual WordNet noun: nothing to label"
         )
+    cpu_clock = cpu_seconds()
     synset_counts = count_synsets(pairs, tag_sid, len(synsets), workers)
+    cpu = {"count_synsets": round(cpu_seconds() - cpu_clock, 3)}
     chosen = choose_classes(synset_counts, min_count, max_classes)
     counted = int(np.count_nonzero(synset_counts))
     counts: dict[str, Any] = {
@@ -395,11 +398,15 @@ def build_arrays(
     # without a Python string per tag
     order = pc.sort_indices(pairs.values).to_numpy()
     tag_rank[order] = np.arange(len(pairs.values))
+    cpu_clock = cpu_seconds()
     kept_counts, label_counts, weight_sums = assign(
         pairs, tag_sid, class_of, synset_counts[chosen], wnids, tag_rank, cap, seed, workers
     )
+    cpu["assign_labels"] = round(cpu_seconds() - cpu_clock, 3)
     counts |= label_counts
+    cpu_clock = cpu_seconds()
     write_labels(pairs, labels_folder, kept_counts, wnids, workers, weight_sums)
+    cpu["write_labels"] = round(cpu_seconds() - cpu_clock, 3)
     seconds["assign_labels"] = round(time.perf_counter() - clock, 3)
     tables = {
         "classes": pa.table({
@@ -423,6 +430,7 @@ def build_arrays(
         by_reason[key] = by_reason.get(key, 0) + 1
     counts["hashtags_by_reason"] = dict(sorted(by_reason.items()))
     counts["seconds_by_step"] = seconds
+    counts["cpu_seconds_by_step"] = cpu
     return counts, tables
 
 

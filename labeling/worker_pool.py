@@ -72,6 +72,16 @@ def forked_executor(workers: int) -> ProcessPoolExecutor:
     )
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that ended and were
+    waited for. Every build-vocab pool is shut down (its workers joined) when its pass
+    returns, so the difference across a pass is that pass's CPU over all processes."""
+    import resource
+
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
 def died(stage: str) -> WorkerDied:
     """The one-line error for a broken pool in `stage`."""
     return WorkerDied(

@@ -193,3 +193,26 @@ def test_scan_workers_run_while_on_start_works(tmp_path):
     )  # fmt: skip
     assert workers == [2]
     assert pairs.captions == 2000 and len(pairs.tasks) == 8
+
+
+def _burn(seconds: float) -> float:
+    import time
+
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return time.process_time() - start
+
+
+def test_cpu_seconds_count_the_workers_of_a_finished_pool():
+    """A pass's CPU over all processes: its workers' time shows once the pool is shut down
+    (their 0.3 s, beyond what this process spent meanwhile)."""
+    import time
+
+    from labeling.worker_pool import cpu_seconds, forked_executor
+
+    before, own = cpu_seconds(), time.process_time()
+    with forked_executor(2) as pool:
+        burnt = sum(pool.map(_burn, [0.15, 0.15]))
+    spent = cpu_seconds() - before - (time.process_time() - own)
+    assert burnt >= 0.3 and spent >= 0.9 * burnt
