@@ -1,6 +1,6 @@
 """Bench 1: hashtag -> WordNet mapping accuracy on ImageNet-1k's classes and lemmas.
 
-    .venv/bin/python -m bench.mapping_accuracy   # ~30 s; bench/out/mapping_accuracy.json
+    .venv/bin/python -m bench.mapping_accuracy   # ~10-30 s; bench/out/mapping_accuracy.json
 
 Every lemma of the 1,000 ImageNet classes (timm's `imagenet_synset_to_lemma.txt`) becomes
 four hashtags: `joined` (`goldenretriever`), `camel` (`GoldenRetriever`), `plural`
@@ -19,6 +19,10 @@ the class's wnid. Baseline, in the same run: the first noun sense of the raw tag
   ImageNet's synset, it is of the chosen one: `hedgehog` -> Erinaceus, ImageNet's class is
   "porcupine, hedgehog"), `tie` (the rest: equal counts, the preference order decided);
 - `wrong_lemma`: segmentation or affix stripping found another word.
+
+Ablations, in the same run: the default rule less one tie-break among senses of equal
+(count, lexname), switched off through the mapper's public methods (`is_physical_kind`,
+`uses`, and both with `breadth`): what each tie-break wins.
 
 Oracle, per form: the share of lemmas a sense rule could get right at all: the tag is not
 shared by two ImageNet classes and the class's synset is among the noun senses of the lemma
@@ -116,6 +120,31 @@ def oracle(wn, mapper, cases, owners) -> dict[str, dict[str, float]]:
     }
 
 
+def ablations(wn) -> dict:
+    """Mappers with the default rule less one of its tie-breaks among equal (count,
+    lexname): `is_physical_kind` (every sense counts as a physical kind), `uses` (every
+    concept as unused), and both with `breadth` (WordNet's order alone decides)."""
+    from labeling.mapper import HashtagMapper
+
+    class WithoutPhysical(HashtagMapper):
+        def is_physical_kind(self, synset) -> bool:
+            return True
+
+    class WithoutUses(HashtagMapper):
+        def uses(self, synset) -> int:
+            return 0
+
+    class WithoutTieBreaks(WithoutPhysical, WithoutUses):
+        def breadth(self, synset) -> int:
+            return 0
+
+    return {
+        "ablation: without physical kind": WithoutPhysical(wn),
+        "ablation: without concept uses": WithoutUses(wn),
+        "ablation: no tie-break but order": WithoutTieBreaks(wn),
+    }
+
+
 def main() -> int:
     from labeling.mapper import HashtagMapper
     from labeling.senses import SENSE_RULES
@@ -169,10 +198,18 @@ def main() -> int:
             "misses_by_kind": {f: dict(kinds[f].most_common()) for f in FORMS},
         }
 
+    # the default rule with one tie-break switched off through the mapper's public methods
+    for name, mapper in ablations(wn).items():
+        right = collections.Counter(
+            form for wnid, form, tag in cases if (m := mapper.map(tag)).reason is None
+            and m.wnid == wnid
+        )  # fmt: skip
+        results[name] = {"accuracy": {f: right[f] / len(pairs) for f in FORMS}}
+
     print(f"ImageNet-1k: {len(pairs)} lemmas x {len(FORMS)} hashtag forms; exact-wnid accuracy")
     print(f"  {'method':<36}" + "".join(f"{f:>13}" for f in FORMS))
     for name, r in results.items():
-        print(f"  {name:<36}" + "".join(f"{r['accuracy'][f]:>13.1%}" for f in FORMS))
+        print(f"  {name:<36}" + "".join(f"{r['accuracy'][f]:>13.2%}" for f in FORMS))
     base = results["baseline: NLTK first noun sense"]
     print(
         f"  {'baseline: no synset at all':<36}"
