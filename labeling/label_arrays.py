@@ -192,7 +192,7 @@ def _assign_task(task: Any) -> tuple[np.ndarray, int, int, int, tuple[float, int
     weights = None
     if inverse_sqrt is not None:  # no cap: the weights' sum needs no pass of its own
         raw = _raw_weights({"starts": starts, "classes": classes}, inverse_sqrt)[keep]
-        weights = (math.fsum(raw), len(raw))
+        weights = (math.fsum(raw.tolist()), len(raw))
     return kept, len(samples), int(keep.sum()), len(classes), weights
 
 
@@ -266,7 +266,7 @@ STATISTICS_COLUMNS = ["uid", "class_ids.list.element", "keep", "weight"]
 def _weight_sum_task(task: Any) -> tuple[float, int]:
     saved = load_arrays(_STATE["pairs"].spill / f"labels-{task.index:06d}")
     raw = _raw_weights(saved, _STATE["inverse_sqrt"])[saved["keep"]]
-    return math.fsum(raw), len(raw)
+    return math.fsum(raw.tolist()), len(raw)
 
 
 def _regroup(offsets: np.ndarray, values: np.ndarray, order: np.ndarray) -> tuple:

@@ -179,7 +179,9 @@ class _Merge:
         import pyarrow as pa
 
         self.spill, self.on_new_tags = spill, on_new_tags
-        self.known = pa.array([], pa.string())
+        # pa.nulls, not pa.array: pyarrow's first pa.array in a process imports pandas
+        # (~0.25 s), which here would delay the fork of the scan workers
+        self.known = pa.nulls(0, pa.string())
         self.counts = np.zeros(0, np.int64)
         self.with_tag = 0
 
