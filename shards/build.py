@@ -19,8 +19,9 @@ When every image is a local file (no http(s) url) and there is no `--decontamina
 order of the shards is known before any image is read (split and order come from the
 uid), so the files are read in that order and each is written into its tar as soon as it
 is read and hashed (`write_while_reading`): one read per file, reading and writing overlap.
-Those tars equal the two-pass tars as long as the content dedup drops nothing; when it
-finds a duplicate they are removed and written again the two-pass way (tested equal).
+A copy of an image already written with a smaller uid is skipped (the dedup drops it), so
+those tars equal the two-pass tars; only a copy whose uid is smaller than the one already
+written sends the run back to the two-pass write (tested equal either way).
 
 Then, among the successes, in this order (each a status in downloads.parquet, so
 success + failed == attempted still holds):
@@ -286,17 +287,20 @@ def writes_while_reading(candidates: Any, opts: ShardOptions) -> bool:
 
 def write_while_reading(
     candidates: Any, root: DatasetRoot, opts: ShardOptions, folder: Path
-) -> tuple[list[Path], dict[str, int], dict[str, list[ShardInfo]]]:
+) -> tuple[list[Path], dict[str, int], dict[str, list[ShardInfo]] | None]:
     """One pass over local images: read, hash and check each file (`shards.local`) in the
     order the shards hold them (split, order_key, uid) and write it into its tar as soon as
     it is read, so each file's bytes are read once and the writing overlaps the reading.
     Returns the staging parquet(s), the crawl's resume counts (all zero: nothing to crawl)
-    and {split: [ShardInfo, ...]}.
+    and {split: [ShardInfo, ...]}, or None in place of the shards when they must be written
+    after the dedup.
 
-    The tars are those `write_splits` writes after the content dedup, as long as the dedup
-    drops nothing: the caller checks, and when a duplicate turns up (its group's smaller uid
-    may come later in this order) it removes them and runs `write_splits`, which reads the
-    survivors again by ref.
+    The content dedup (`--dedup-content`) keeps the smallest uid of each sha256. A copy
+    whose sha256 a smaller uid already wrote is skipped here as the dedup will drop it, so
+    the tars are the ones `write_splits` writes after the dedup, byte for byte. A copy with
+    a smaller uid than the one written (its group's first in this order) means the written
+    one must go: writing stops, the tars written so far are removed and None is returned;
+    the caller then runs `write_splits`, which reads the survivors again by ref.
     """
     import pyarrow.compute as pc
 
@@ -308,6 +312,8 @@ def write_while_reading(
     local = local.sort_by([(c, "ascending") for c in ("split", "order_key", "uid")])
     columns = {name: local.column(name).to_pylist() for name in (
         "uid", "url", "caption", "class_ids", "wnids", "hashtags", "weight", "split")}  # fmt: skip
+    written: dict[str, str] = {}  # sha256 -> the uid written with it
+    misordered: list[str] = []  # uids whose copy with a larger uid was written first
 
     with ExitStack() as stack:
         writers = {
@@ -315,10 +321,17 @@ def write_while_reading(
         }
 
         def write(i: int, row: dict[str, Any], image: bytes) -> None:
+            uid = columns["uid"][i]
+            if misordered:
+                return  # the tars are written again after the dedup
+            if opts.dedup_content and written.setdefault(row["sha256"], uid) != uid:
+                if uid < written[row["sha256"]]:
+                    misordered.append(uid)
+                return  # a copy of a smaller uid's image: the dedup drops it
             weight = columns["weight"][i]
             writers[columns["split"][i]].write(
                 ShardSample(
-                    uid=columns["uid"][i],
+                    uid=uid,
                     url=columns["url"][i],
                     caption=columns["caption"][i],
                     class_ids=columns["class_ids"][i] or [],
@@ -335,7 +348,11 @@ def write_while_reading(
             columns["uid"], columns["url"], root.crawl, policy, threads=opts.threads, consume=write
         )
     resume = {"crawled_now": 0, "reused": 0, "parts": 0}
-    return parts, resume, {split: writer.shards for split, writer in writers.items()}
+    splits = {split: writer.shards for split, writer in writers.items()}
+    if misordered:
+        remove_shards(folder, splits)
+        return parts, resume, None
+    return parts, resume, splits
 
 
 def remove_shards(folder: Path, splits: dict[str, list[ShardInfo]]) -> None:
@@ -566,9 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts["img2dataset"] = crawl_stats(root.crawl)  # its own tallies, over all crawl parts
         if counts["success"] == 0:
             raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
-        if splits is None or counts["duplicate_images"]:
-            if splits is not None:  # written before the dedup knew which copy to keep
-                remove_shards(folder, splits)
+        if splits is None:  # not a local-only run, or its one pass met a misordered copy
             with collector_paused():
                 splits = write_splits(con, parts, folder, opts.samples_per_shard)
         con.execute(

@@ -160,23 +160,35 @@ def test_deterministic_for_a_seed(local_dataset: tuple[Path, list[dict]]) -> Non
     assert train_order() != order0 and sorted(train_order()) == sorted(order0)
 
 
-@pytest.mark.parametrize("duplicate", [False, True])
+@pytest.mark.parametrize("copies", ["none", "smallest uid first", "larger uid first"])
 def test_one_pass_writes_the_two_pass_shards(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, duplicate: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copies: str
 ) -> None:
     """Local-only runs write while they read; the shards, sidecars, manifest and downloads
     are byte for byte those of the two-pass path (stage everything, dedup, then write), with
-    pass-through and resized images, failures, and (`duplicate`) a repeated image, which
-    sends the one pass back to the two-pass write."""
+    pass-through and resized images and failures. With two copies of an image: when the
+    group's smallest uid comes first in the shards' order the one pass skips the copies,
+    else it hands over to the two-pass write (the seed picks the order)."""
     import shards.build
+    from shards.build import order_key
 
     images = tmp_path / "images"
     names = write_images(images, 16)  # JPEGs of width 40 + i (pass through at 30), PNGs
     (images / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    if duplicate:
-        (images / "copy.jpg").write_bytes((images / names[4]).read_bytes())
-        names.append("copy.jpg")
+    if copies != "none":
+        for copy in ("copy-a.jpg", "copy-b.jpg"):
+            (images / copy).write_bytes((images / names[4]).read_bytes())
+            names.append(copy)
     urls = [(images / n).as_uri() for n in [*names, "corrupt.jpg", "missing.jpg"]]
+    rows = write_dataset(tmp_path / "data-True", urls)
+    group = [r["uid"] for r in rows if r["url"].endswith((names[4], "copy-a.jpg", "copy-b.jpg"))]
+
+    def smallest_first(seed: int) -> bool:
+        first = min(group, key=lambda u: (split_of(u, 0.25), order_key(u, seed), u))
+        return first == min(group)
+
+    seed = next(s for s in range(100) if copies == "none" or
+                smallest_first(s) == (copies == "smallest uid first"))  # fmt: skip
     argv = ["--image-size", "30", "--samples-per-shard", "3", "--val-fraction", "0.25"]
     write_splits = shards.build.write_splits
     calls = []
@@ -188,19 +200,19 @@ def test_one_pass_writes_the_two_pass_shards(
         monkeypatch.setattr(shards.build, "ONE_PASS", one_pass)
         root = tmp_path / f"data-{one_pass}"
         rows = write_dataset(root, urls)
-        assert main(["--root", str(root), *argv]) == 0
+        assert main(["--root", str(root), *argv, "--seed", str(seed)]) == 0
         check_shards(root / "shards", rows)
         files = sorted((root / "shards").iterdir())
         out[one_pass] = {p.name: p.read_bytes() for p in files if p.name != "meta.json"}
         counts = json.loads((root / "shards/meta.json").read_text())["counts"]
-        assert counts["duplicate_images"] == int(duplicate)
+        duplicates = 0 if copies == "none" else 2
         assert counts["failed_by_status"] == {
             "failed_to_download": 1, "failed_to_resize": 1,
-            **({"duplicate_image": 1} if duplicate else {}),
+            **({"duplicate_image": duplicates} if duplicates else {}),
         }  # fmt: skip
         assert counts["success"] == 16
     assert out[True] == out[False]
-    assert len(calls) == 1 + duplicate  # the one pass wrote the tars itself unless a duplicate
+    assert len(calls) == 1 + (copies == "larger uid first")  # the one pass wrote or handed over
     splits = json.loads(out[True]["manifest.json"])["splits"]
     assert sum(name.endswith(".tar") for name in out[True]) == sum(
         -(-info["count"] // 3) for info in splits.values()
