@@ -320,29 +320,35 @@ def write_while_reading(
             s: stack.enter_context(ShardWriter(folder, s, opts.samples_per_shard)) for s in SPLITS
         }
 
-        def write(i: int, row: dict[str, Any], image: bytes) -> None:
-            uid = columns["uid"][i]
-            if misordered:
-                return  # the tars are written again after the dedup
-            if opts.dedup_content and written.setdefault(row["sha256"], uid) != uid:
-                if uid < written[row["sha256"]]:
-                    misordered.append(uid)
-                return  # a copy of a smaller uid's image: the dedup drops it
-            weight = columns["weight"][i]
-            writers[columns["split"][i]].write(
-                ShardSample(
-                    uid=uid,
-                    url=columns["url"][i],
-                    caption=columns["caption"][i],
-                    class_ids=columns["class_ids"][i] or [],
-                    wnids=columns["wnids"][i] or [],
-                    hashtags=columns["hashtags"][i] or [],
-                    weight=1.0 if weight is None else weight,
-                    image=image,
-                    width=row["width"],
-                    height=row["height"],
+        def write(successes: list[tuple[int, dict[str, Any], Any]]) -> None:
+            """Write one task's successes (a few splits' worth at most), one batch per split."""
+            batches: dict[str, list[ShardSample]] = {s: [] for s in SPLITS}
+            for i, row, image in successes:
+                uid = columns["uid"][i]
+                if misordered:
+                    break  # the tars are written again after the dedup
+                if opts.dedup_content and written.setdefault(row["sha256"], uid) != uid:
+                    if uid < written[row["sha256"]]:
+                        misordered.append(uid)
+                    continue  # a copy of a smaller uid's image: the dedup drops it
+                weight = columns["weight"][i]
+                batches[columns["split"][i]].append(
+                    ShardSample(
+                        uid=uid,
+                        url=columns["url"][i],
+                        caption=columns["caption"][i],
+                        class_ids=columns["class_ids"][i] or [],
+                        wnids=columns["wnids"][i] or [],
+                        hashtags=columns["hashtags"][i] or [],
+                        weight=1.0 if weight is None else weight,
+                        image=image,
+                        width=row["width"],
+                        height=row["height"],
+                    )
                 )
-            )
+            for split, batch in batches.items():
+                if batch and not misordered:
+                    writers[split].write_many(batch)
 
         parts = read_local_images(
             columns["uid"], columns["url"], root.crawl, policy, threads=opts.threads, consume=write
@@ -464,8 +470,9 @@ def write_splits(
         while pending is not None:
             rows, images = pending.result()
             pending = read_next()  # read the next batch's files while this one is written
+            samples: dict[str, list[ShardSample]] = {s: [] for s in SPLITS}
             for row, image in zip(rows, images, strict=True):
-                writers[row["split"]].write(
+                samples[row["split"]].append(
                     ShardSample(
                         uid=row["uid"],
                         url=row["url"],
@@ -479,6 +486,9 @@ def write_splits(
                         height=row["height"],
                     )
                 )
+            for split, batch in samples.items():
+                if batch:
+                    writers[split].write_many(batch)  # a few writev calls, not one a sample
     return {split: writer.shards for split, writer in writers.items()}
 
 

@@ -311,16 +311,17 @@ def read_local_images(
     crawl_dir: Path,
     policy: ResizePolicy,
     threads: int = 4,
-    consume: Callable[[int, dict[str, Any], bytes], None] | None = None,
+    consume: Callable[[list[tuple[int, dict[str, Any], memoryview | bytes]]], None] | None = None,
 ) -> list[Path]:
     """Read, hash and check (pass through or resize) `file://` `urls`; return the staging
     table's parquet (or [] when none).
 
-    `consume(i, row, image)`, when given, is called on this thread, in input order, for
-    every success: `i` indexes `urls`, `row` is its staging row, `image` the stored bytes
-    (the file's own when they pass through, else the resized JPEG), so a caller can write
-    them while the next files are read (`shards.build`'s one pass) instead of reading them
-    again by ref.
+    `consume(successes)`, when given, is called on this thread, in input order, once per
+    task of `URLS_PER_TASK` urls, with a `(i, row, image)` for each success among them:
+    `i` indexes `urls`, `row` is its staging row, `image` the stored bytes (the file's own
+    when they pass through, as a view of a read buffer that is reused once `consume`
+    returns; else the resized JPEG), so a caller can write them while the next files are
+    read (`shards.build`'s one pass) instead of reading them again by ref.
 
     Threads overlap the file reads, hashes and header checks; resizing stays on this
     thread because img2dataset's Resizer silences stdout/stderr by swapping file
@@ -370,9 +371,9 @@ def read_local_images(
                         for uid, url, read in zip(uids[start:stop], urls[start:stop], reads,
                                                   strict=True)]  # fmt: skip
             if consume is not None:
-                for i, (row, read) in enumerate(zip(new_rows, reads, strict=True), start):
-                    if row["status"] == SUCCESS:
-                        consume(i, row, read.data if row["jpg"] is None else row["jpg"])
+                consume([(i, row, read.data if row["jpg"] is None else row["jpg"])
+                         for i, (row, read) in enumerate(zip(new_rows, reads, strict=True), start)
+                         if row["status"] == SUCCESS])  # fmt: skip
             del reads  # views of `buffer`, which the next task may now fill
             buffers.give(buffer)
             rows += new_rows

@@ -128,6 +128,7 @@ _MEMBER.uname = _MEMBER.gname = ""
 _BLOCK = tarfile.BLOCKSIZE  # 512
 _MAX_USTAR_SIZE = 8**11  # 11 octal digits in the ustar size field
 _ZEROS = bytes(2 * tarfile.RECORDSIZE)  # the longest padding: end blocks + a record
+_IOV_MAX = 1024  # buffers per os.writev: Linux's IOV_MAX
 
 
 def _template() -> bytes:
@@ -178,13 +179,20 @@ class _TarStream:
 
     def add(self, members: list[tuple[str, bytes]]) -> None:
         """Append `(name, data)` members."""
+        self.add_many([members])
+
+    def add_many(self, samples: list[list[tuple[str, bytes]]]) -> None:
+        """Append the `(name, data)` members of several samples, in as few `os.writev` calls
+        as the kernel's limit on buffers per call allows."""
         buffers: list[bytes] = []
-        for name, data in members:
-            buffers.append(member_header(name, len(data)))
-            buffers.append(data)
-            if pad := -len(data) % _BLOCK:
-                buffers.append(_ZEROS[:pad])
-        self._writev(buffers)
+        for members in samples:
+            for name, data in members:
+                buffers.append(member_header(name, len(data)))
+                buffers.append(data)
+                if pad := -len(data) % _BLOCK:
+                    buffers.append(_ZEROS[:pad])
+        for start in range(0, len(buffers), _IOV_MAX):
+            self._writev(buffers[start : start + _IOV_MAX])
 
     def _writev(self, buffers: list[bytes]) -> None:
         total = sum(len(b) for b in buffers)
@@ -225,31 +233,49 @@ class ShardWriter:
         self._seen: set[str] = set()
 
     def write(self, sample: ShardSample) -> None:
-        key = sample.key
-        if not key or "." in key or "/" in key:
-            raise ValueError(f"shard keys must be non-empty and free of '.' and '/': {key!r}")
-        if key in self._seen:  # two samples with one key would merge into one in webdataset
-            raise ValueError(f"duplicate key {key!r} in split {self.split!r}")
-        self._seen.add(key)
-        if self._tar is None:
-            self._open()
-        assert self._tar is not None
-        self._tar.add(
-            [
-                (f"{key}.{sample.ext}", sample.image),
-                (f"{key}.json", sample.label_json()),
-                (f"{key}.txt", sample.caption.encode()),
-            ]
-        )
-        row = (
-            key, sample.uid, sample.url, sample.caption, [int(c) for c in sample.class_ids],
-            list(sample.wnids), list(sample.hashtags), float(sample.weight),
-            int(sample.width), int(sample.height), len(sample.image),
-        )  # fmt: skip
-        for column, value in zip(self._columns.values(), row, strict=True):
-            column.append(value)
-        if len(self._columns["key"]) == self.samples_per_shard:
-            self._finish()
+        self.write_many([sample])
+
+    def write_many(self, samples: list[ShardSample]) -> None:
+        """`write` each of `samples` in order, with one `os.writev` per shard they fall in
+        (up to 1024 buffers, ~110 samples) instead of one per sample: the calling thread
+        gives up the GIL at each, and taking it back after another thread's turn cost more
+        than the write itself (~0.2 s per 3,000 samples while the staging threads hashed).
+        Keys are checked for the whole batch before any is written."""
+        keys = [sample.key for sample in samples]
+        for key in keys:
+            if not key or "." in key or "/" in key:
+                raise ValueError(f"shard keys must be non-empty and free of '.' and '/': {key!r}")
+        if len(set(keys)) < len(keys) or not self._seen.isdisjoint(keys):
+            # two samples with one key would merge into one in webdataset
+            twice = next(k for i, k in enumerate(keys) if k in self._seen or k in keys[:i])
+            raise ValueError(f"duplicate key {twice!r} in split {self.split!r}")
+        self._seen.update(keys)
+        pending: list[list[tuple[str, bytes]]] = []
+        for key, sample in zip(keys, samples, strict=True):
+            if self._tar is None:
+                self._open()
+            pending.append(
+                [
+                    (f"{key}.{sample.ext}", sample.image),
+                    (f"{key}.json", sample.label_json()),
+                    (f"{key}.txt", sample.caption.encode()),
+                ]
+            )
+            row = (
+                key, sample.uid, sample.url, sample.caption, [int(c) for c in sample.class_ids],
+                list(sample.wnids), list(sample.hashtags), float(sample.weight),
+                int(sample.width), int(sample.height), len(sample.image),
+            )  # fmt: skip
+            for column, value in zip(self._columns.values(), row, strict=True):
+                column.append(value)
+            if len(self._columns["key"]) == self.samples_per_shard:
+                assert self._tar is not None
+                self._tar.add_many(pending)
+                pending = []
+                self._finish()
+        if pending:
+            assert self._tar is not None
+            self._tar.add_many(pending)
 
     @property
     def shards(self) -> list[ShardInfo]:

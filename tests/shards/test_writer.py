@@ -174,3 +174,29 @@ def test_tar_bytes_are_tarfiles(tmp_path: Path) -> None:
     assert got == expected.getvalue()
     assert writer.shards[0].bytes == len(got)
     assert writer.shards[0].sha256 == hashlib.sha256(got).hexdigest()
+
+
+def test_write_many_writes_what_write_writes(tmp_path: Path) -> None:
+    """Batches that cross shard boundaries, and one of 130 samples (1,170 buffers, past the
+    1,024 a writev takes), give the tars and sidecars of one `write` per sample."""
+    one = write(tmp_path / "one", 157, per_shard=60)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    with ShardWriter(folder, "train", 60) as writer:
+        for start, stop in ((0, 7), (7, 137), (137, 150), (150, 157)):
+            writer.write_many([sample(i) for i in range(start, stop)])
+    assert writer.shards == one and [s.count for s in one] == [60, 60, 37]
+    for info in one:
+        sidecar = info.name.replace(".tar", ".parquet")
+        assert (folder / info.name).read_bytes() == (tmp_path / "one" / info.name).read_bytes()
+        assert pq.read_table(folder / sidecar) == pq.read_table(tmp_path / "one" / sidecar)
+
+
+def test_write_many_checks_keys_before_writing(tmp_path: Path) -> None:
+    writer = ShardWriter(tmp_path, "train", 10)
+    writer.write_many([sample(0)])
+    for batch in ([sample(1), sample(1)], [sample(2), sample(0)]):
+        with pytest.raises(ValueError, match="duplicate key"):
+            writer.write_many(batch)
+    writer.write_many([sample(1), sample(2)])  # nothing of the refused batches was taken
+    assert [s.count for s in writer.close()] == [3]
