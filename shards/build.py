@@ -435,8 +435,9 @@ def write_splits(
 
     Local images are copied from their files here, the one time their bytes move after
     hashing. A thread reads the next batch's files (os.pread releases the GIL) while this
-    one writes the current batch, and each writer seals its finished tars (sidecar, sha256)
-    on a thread of its own, so reading, writing and hashing overlap.
+    one writes the current batch (`ShardWriter.write_many`: a few writev calls a batch),
+    and each writer seals its finished tars (sidecar, sha256) on a thread of its own, so
+    reading, writing and hashing overlap.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
     from contextlib import ExitStack

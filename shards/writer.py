@@ -2,7 +2,7 @@
 
     with ShardWriter(folder, "train", samples_per_shard=1000) as writer:
         for sample in samples:              # ShardSample, in the order they should be read
-            writer.write(sample)
+            writer.write(sample)            # or writer.write_many(batch): fewer syscalls
     infos = writer.shards                   # [ShardInfo(name, count, bytes, sha256), ...]
 
 Tar members per sample, key = uid (dot-free, so webdataset splits `key.ext` correctly):
@@ -21,8 +21,9 @@ Sidecar parquet, one row per sample in tar order:
 Every shard holds exactly `samples_per_shard` samples except the last. Tars are
 byte-reproducible: fixed mtime, owner and mode, so the same samples give the same sha256.
 The bytes are exactly those of `tarfile` in PAX format (plain ustar blocks for short ASCII
-names), written directly, one `os.writev` per sample. A finished tar's sidecar and sha256
-(of the file as written) are made on a background thread while the next shard is written;
+names), written directly, one `os.writev` per sample (per batch with `write_many`). A
+finished tar's sidecar and sha256 (of the file as written, hashed from a read-only map of
+it) are made on a background thread while the next shard is written;
 `writer.shards` waits for them; a failed seal stops the writer (at the next shard, or at
 `close`) and no seal runs on after the error. Each file is written under a temporary name
 and renamed when complete, so a tar may stand complete before its sidecar does: the caller
@@ -164,13 +165,13 @@ def member_header(name: str, size: int) -> bytes:
 
 
 class _TarStream:
-    """Appends tar members to a new file, one `os.writev` per sample.
+    """Appends tar members to a new file, one `os.writev` per call of `add_many`.
 
     The output is byte for byte what `tarfile.open(mode="w", format=PAX_FORMAT)` + `addfile`
     writes for the same members (tests compare them), without tarfile's per-member TarInfo
     copies, header re-encoding and BytesIO round trip, which cost more than the disk writes.
-    Headers, data and padding of a sample go to the kernel in one call, straight from the
-    bytes objects (no user-space buffer to copy them through).
+    Headers, data and padding of a batch of samples go to the kernel in one call, straight
+    from the bytes objects (no user-space buffer to copy them through).
     """
 
     def __init__(self, path: Path) -> None:
