@@ -29,17 +29,19 @@ caption, held in memory. Rows:
   image files from disk (page cache) as a user's script would, json and txt from memory.
 
 Where the whole command's CPU goes (3000 images, 179 MB, the development machine's 2
-shared cores, `time.thread_time` per thread and `perf record` per thread): sha256 of the
-source files (content dedup) ~0.15 s and of the tars (manifest) ~0.15 s, at ~1.25 GB/s
-with the CPU's SHA extensions (`openssl speed -evp sha256`; without them 0.35 GB/s), on
-two different threads; reading the files ~0.05-0.08 s and writing the tars ~0.10-0.13 s
-in the kernel; Python per sample ~0.15 s (URL, open, marker walk and staging row on the
-read threads; ShardSample, headers, label JSON and sidecar columns on this one); fixed
-~0.08 s. About 0.75 CPU-s in all, vs ~0.45 s for plain tarfile, which hashes nothing and
-reads no file: the ratio is >= 1 with both cores free and ~0.6 when other processes keep
-both busy (load average ~3), which the table's load average shows. A new process adds
-~0.65 s, mostly imports: pandas (~0.27 s, imported by pyarrow the first time `pa.array`
-converts a Python list while pandas is installed), pyarrow (~0.14 s), duckdb (~0.05 s).
+shared cores; `time.thread_time` for this thread, `perf record` per thread for the
+others): sha256 of the source files (content dedup) ~0.15 s on the two read threads and
+of the tars (manifest) ~0.15 s on the seal thread, at 1.2-1.4 GB/s with the CPU's SHA
+extensions (`openssl speed -evp sha256`; without them 0.35 GB/s); reading the files ~0.08
+s (kernel) and ~0.07 s of Python (URL, open, marker walk) on the read threads; this thread
+~0.2 s: the write loop ~0.14 (tar writes in the kernel, ShardSample, headers, label JSON,
+staging rows) and fixed costs ~0.06 (DuckDB joins and dedup, parquet, manifest,
+meta.json). About 0.56-0.6 CPU-s in all, vs ~0.4-0.45 s for plain tarfile on one thread,
+which hashes nothing and reads no file: the ratio is ~1.0 when the second core is free
+and ~0.65 when other processes keep both busy, so it is printed with the load average
+and every pair's ratio. A new process adds ~0.6-0.9 s, mostly imports: pandas (~0.27 s,
+imported by pyarrow the first time `pa.array` converts a Python list while pandas is
+installed), pyarrow (~0.14 s), duckdb (~0.05 s).
 """
 
 from __future__ import annotations
