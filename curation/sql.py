@@ -5,12 +5,17 @@ Views (each exists only once its stage has run):
     metadata   DIR/metadata/*.parquet        uid, url, caption, source
     vocab      DIR/vocab/vocab.parquet       class_id, wnid, name, lemmas, count, kept_count, ...
     hashtags   DIR/vocab/hashtags.parquet    hashtag, count, canonical, wnid, reason
-    labels     DIR/labels/*.parquet          uid, class_ids, wnids, hashtags, keep, weight
+    labels     DIR/labels/*.parquet          uid, class_ids, hashtags, keep, weight, wnids
     shards     DIR/shards/*-*.parquet        one row per sample in the tars (split, shard, key, ...)
     downloads  DIR/shards/downloads.parquet  uid, url, status, error_message
     logs       RUN/log.jsonl of each --runs folder (or DIR/runs/*), with a `run` column
 
     curate sql --root data "SELECT name, kept_count FROM vocab ORDER BY kept_count DESC LIMIT 5"
+
+The label files hold class ids only; the `labels` view adds `wnids` (same order as
+class_ids) from vocab.parquet, whose class_id c is its row c, when the vocabulary exists.
+Older label files that store a `wnids` column get the looked-up one too. A vocabulary whose
+ids do not run 0..K-1 makes a query that reads `wnids` fail with one line.
 """
 
 from __future__ import annotations
@@ -51,7 +56,29 @@ def dataset_views(root: str | Path) -> dict[str, str]:
         for name, paths in candidates.items()
         if paths
     }
+    if "labels" in views and "vocab" in views:
+        views["labels"] = labels_with_wnids(views["labels"], views["vocab"])
     return views
+
+
+def labels_with_wnids(labels: str, vocab: str) -> str:
+    """`labels` (a relation) with `wnids` list<string> looked up in `vocab` by class_id.
+
+    A list index, not a join: the class's wnid is element class_id + 1 of the vocabulary's
+    wnids in class_id order, checked to be 0..K-1 (else `error()`, raised only when a query
+    reads `wnids`). A stored `wnids` column (older label files) is replaced.
+    """
+    return f"""(
+        SELECT l.*,
+               CASE WHEN w.dense THEN list_transform(l.class_ids, lambda c: w.wnids[c + 1])
+                    ELSE error('vocab.parquet: class_id must run 0..K-1 without gaps') END
+                   AS wnids
+        FROM (SELECT COLUMNS(lambda c: c != 'wnids') FROM {labels}) AS l,
+             (SELECT list(wnid ORDER BY class_id) AS wnids,
+                     coalesce(min(class_id) = 0 AND max(class_id) = count(*) - 1
+                              AND count(DISTINCT class_id) = count(*), false) AS dense
+              FROM {vocab}) AS w
+    )"""
 
 
 def log_view(runs: Sequence[str | Path]) -> str | None:
@@ -105,23 +132,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     con = connect(opts.root, opts.runs)
     try:
         rel = con.sql(opts.query)
+        if rel is None:
+            return 0
+        # executed here, inside the try: an error at run time (a cast, the labels view's
+        # vocabulary check) is a user error too
+        rows = rel.fetchall() if opts.format != "table" else None
+        if opts.format == "table":
+            rel.show(max_rows=opts.max_rows, max_width=200)
     except duckdb.Error as err:
         views = ", ".join(view_names(con)) or "none yet"
         raise UsageError(f"{str(err).splitlines()[0]} (views: {views})") from err
-    if rel is None:
-        return 0
-    if opts.format == "table":
-        rel.show(max_rows=opts.max_rows, max_width=200)
-    elif opts.format == "csv":
+    if opts.format == "csv":
         import csv
         import sys
 
         writer = csv.writer(sys.stdout)
         writer.writerow(rel.columns)
-        writer.writerows(rel.fetchall())
-    else:
+        writer.writerows(rows)
+    elif opts.format == "json":
         import json
 
-        for row in rel.fetchall():
+        for row in rows:
             print(json.dumps(dict(zip(rel.columns, row, strict=True)), default=str))
     return 0

@@ -14,7 +14,8 @@ workers (`_per_task`): count samples per synset (and spill the pairs whose tag m
 synset); look classes up on those, toss the cap coins, count kept samples per class; sum
 the raw weights (without `--cap` every sample is kept, the kept counts are known before,
 and the assign pass sums them); weigh and write. Memory: one row group per worker plus
-per-tag and per-class arrays. Only the writer touches strings again (uids, wnids, tags).
+per-tag and per-class arrays. Only the writer touches strings again (uids, tags); labels
+carry no wnids (a class's wnid is its row of vocab.parquet).
 
 Differences from the SQL path, both stated in the output contract: labels are written as
 one part per metadata row group (`part-NNNNN.parquet`, NNNNN the row group's task index),
@@ -249,15 +250,15 @@ def _raw_weights(saved: Any, inverse_sqrt: np.ndarray) -> np.ndarray:
 
 
 LABEL_SCHEMA = (
-    ("uid", "string"), ("class_ids", "list<int32>"), ("wnids", "list<string>"),
-    ("hashtags", "list<string>"), ("keep", "bool"), ("weight", "float32"),
+    ("uid", "string"), ("class_ids", "list<int32>"), ("hashtags", "list<string>"),
+    ("keep", "bool"), ("weight", "float32"),
 )  # fmt: skip
 
 
 # Parquet dictionary pages for the columns whose values repeat: not `uid` (distinct, so a
 # dictionary only costs hashing until it outgrows its page and falls back; plain is ~5%
 # smaller too) nor `weight` (hashing it cost ~5 ms a 80k-row part for no smaller file).
-DICT_COLUMNS = ["class_ids.list.element", "wnids.list.element", "hashtags.list.element", "keep"]
+DICT_COLUMNS = ["class_ids.list.element", "hashtags.list.element", "keep"]
 # Min/max statistics where a reader can use them (uid ranges: parts are sorted by uid); the
 # string lists' min/max cost ~3 ms a part and answer no query.
 STATISTICS_COLUMNS = ["uid", "class_ids.list.element", "keep", "weight"]
@@ -304,7 +305,6 @@ def _write_task(task: Any) -> int:
         {
             "uid": uids,
             "class_ids": pa.ListArray.from_arrays(class_offsets, pa.array(classes, pa.int32())),
-            "wnids": pa.ListArray.from_arrays(class_offsets, _STATE["wnids"].take(classes)),
             "hashtags": pa.ListArray.from_arrays(tag_offsets, pairs.values.take(tag_ids)),
             "keep": pa.array(keep, pa.bool_()),
             "weight": pa.array(weight.astype(np.float32)),
@@ -327,19 +327,19 @@ def in_order(uids: Any) -> bool:
 
 
 def write_labels(
-    pairs: TagPairs, folder: Path, kept_counts: np.ndarray, wnids: list[str], workers: int = 1,
+    pairs: TagPairs, folder: Path, kept_counts: np.ndarray, workers: int = 1,
     weight_sums: list[tuple[float, int]] | None = None,
 ) -> None:  # fmt: skip
     """Write folder/part-NNNNN.parquet, one per metadata row group (NNNNN its task index),
     rows sorted by uid within a part.
 
-    Schema: uid string · class_ids list<int32> ascending · wnids list<string> (same order) ·
-    hashtags list<string> (sorted; the tags that gave those classes) · keep bool ·
-    weight float32 (mean 1 over kept samples, 0 when not kept). `weight_sums`: per task,
-    (fsum of raw weights, kept samples) when `assign` computed them; else a pass does.
+    Schema (`LABEL_SCHEMA`): uid string · class_ids list<int32> ascending · hashtags
+    list<string> (sorted; the tags that gave those classes) · keep bool · weight float32
+    (mean 1 over kept samples, 0 when not kept). No wnids: class_id c is row c of
+    vocab.parquet (encoding a list<string> of wnids per row cost about as much as the rest of
+    the part). `weight_sums`: per task, (fsum of raw weights, kept samples) when `assign`
+    computed them; else a pass does.
     """
-    import pyarrow as pa
-
     folder.mkdir(parents=True, exist_ok=True)
     state = {"pairs": pairs, "inverse_sqrt": _inverse_sqrt(kept_counts)}
     sums = weight_sums
@@ -348,7 +348,7 @@ def write_labels(
         sums = list(tasks)  # 2 numbers a task
     n_kept = sum(n for _, n in sums)
     state["mean"] = math.fsum(s for s, _ in sums) / n_kept if n_kept else 1.0
-    state |= {"folder": folder, "wnids": pa.array(wnids, pa.string())}
+    state["folder"] = folder
     for _ in _per_task(_write_task, pairs.tasks, state, workers, "write labels"):
         pass
 
@@ -405,7 +405,7 @@ def build_arrays(
     cpu["assign_labels"] = round(cpu_seconds() - cpu_clock, 3)
     counts |= label_counts
     cpu_clock = cpu_seconds()
-    write_labels(pairs, labels_folder, kept_counts, wnids, workers, weight_sums)
+    write_labels(pairs, labels_folder, kept_counts, workers, weight_sums)
     cpu["write_labels"] = round(cpu_seconds() - cpu_clock, 3)
     seconds["assign_labels"] = round(time.perf_counter() - clock, 3)
     tables = {

@@ -13,9 +13,9 @@ The steps share one DuckDB connection and leave these temp tables behind:
     class_counts   (sid, wnid, count)            samples per mappable synset
     classes        (class_id, wnid, count, sid)  the vocabulary, class_id 0..K-1
     tag_final      (tag, count, canonical, wnid, reason)  + below_min_count, beyond_max_classes
-    sample_labels  (uid, class_ids[], wnids[], hashtags[], kept[])  kept: each class's coin
+    sample_labels  (uid, class_ids[], hashtags[], kept[])  kept: each class's coin
     kept_counts    (class_id, kept_count)        samples per class among the kept
-    labels         (uid, class_ids, wnids, hashtags, keep, weight)
+    labels         (uid, class_ids, hashtags, keep, weight)  no wnids: class_id indexes classes
 
 Only `sample_synsets` is grouped by sample (one hash aggregate); the later steps are
 row-wise list operations against small per-class lookup lists.
@@ -232,8 +232,7 @@ def assign_labels(con: Any, cap: int | None, seed: int) -> dict[str, Any]:
                    list_filter(tags, lambda t, i: tag_classes[i] IS NOT NULL) AS hashtags
             FROM per_tag
         )
-        SELECT uid, class_ids, list_transform(class_ids, lambda c: wnid_of[c + 1]) AS wnids,
-               hashtags,
+        SELECT uid, class_ids, hashtags,
                list_transform(class_ids, lambda c: {coin} < threshold_of[c + 1]) AS kept
         FROM labeled, by_class
         WHERE len(class_ids) > 0
@@ -255,14 +254,14 @@ def assign_labels(con: Any, cap: int | None, seed: int) -> dict[str, Any]:
             SELECT list(coalesce(k.kept_count, 1) ORDER BY c.class_id) AS kept_of
             FROM classes c LEFT JOIN kept_counts k USING (class_id)
         ), per_sample AS (
-            SELECT uid, class_ids, wnids, hashtags, list_contains(kept, true) AS keep,
+            SELECT uid, class_ids, hashtags, list_contains(kept, true) AS keep,
                    -- DECIMAL sums are exact, so summation order cannot change bits
                    list_sum(list_transform(class_ids, lambda c:
                        (1.0 / sqrt(kept_of[c + 1]))::DECIMAL(38, 18)))::DOUBLE
                        / len(class_ids) AS raw_weight
             FROM sample_labels, kept_of
         )
-        SELECT uid, class_ids, wnids, hashtags, keep,
+        SELECT uid, class_ids, hashtags, keep,
                CASE WHEN keep THEN raw_weight::DOUBLE / (
                    SELECT sum(raw_weight::DECIMAL(38, 18))::DOUBLE / count(*)
                    FROM per_sample WHERE keep)
@@ -379,13 +378,13 @@ def write_hashtags(con: Any, path: Path) -> None:
 def write_labels(con: Any, path: Path) -> None:
     """Write one labels part, sorted by uid.
 
-    Schema: uid string · class_ids list<int32> ascending · wnids list<string> (same order) ·
-    hashtags list<string> (sorted; the tags, and caption words under `--source caption|both`,
-    that gave those classes) · keep bool ·
-    weight float32 (mean 1 over kept samples, 0 when not kept).
+    Schema: uid string · class_ids list<int32> ascending · hashtags list<string> (sorted;
+    the tags, and caption words under `--source caption|both`, that gave those classes) ·
+    keep bool · weight float32 (mean 1 over kept samples, 0 when not kept). No wnids:
+    class_id c is row c of vocab.parquet (`curate sql`'s labels view adds them).
     """
     con.execute(
-        f"""COPY (SELECT uid, class_ids::INTEGER[] AS class_ids, wnids,
+        f"""COPY (SELECT uid, class_ids::INTEGER[] AS class_ids,
                          list_transform(hashtags, lambda h: {_unmarked("h")}) AS hashtags, keep,
                          weight::FLOAT AS weight FROM labels ORDER BY uid)
             TO {sql_literal(str(path))} (FORMAT parquet)"""

@@ -79,7 +79,7 @@ from shards.crawl import (
 )
 from shards.manifest import SPLITS, ShardInfo, manifest_dict
 
-LABEL_COLUMNS = ("uid", "class_ids", "wnids", "hashtags", "keep", "weight")
+LABEL_COLUMNS = ("uid", "class_ids", "hashtags", "keep", "weight")  # a stored wnids: unread
 METADATA_COLUMNS = ("uid", "url", "caption")
 UNSUPPORTED_URL = "unsupported_url"
 NOT_FETCHED = "not_fetched"  # the image source returned no row for this uid
@@ -202,9 +202,10 @@ def load_candidates(
     """Kept labeled samples joined to metadata, as an Arrow table with split and order.
 
     Columns: uid, url, caption, class_ids, wnids, hashtags, weight, split, order_key, source
-    (source = "http" | "file" | null). One row per uid. Split and order key are
-    `split_of` and `order_key` computed by DuckDB (its md5 is hashlib's; tested equal):
-    two md5 per row in Python cost more than the whole join.
+    (source = "http" | "file" | null). One row per uid. wnids: each class_id's row of
+    vocab.parquet (labels hold no wnids; `main` checks the ids run 0..K-1). Split and order
+    key are `split_of` and `order_key` computed by DuckDB (its md5 is hashlib's; tested
+    equal): two md5 per row in Python cost more than the whole join.
     """
     import pyarrow as pa
 
@@ -212,9 +213,13 @@ def load_candidates(
     metadata = require_parquet(root.metadata, "metadata", "curate ingest")
     _check_columns(con, labels, LABEL_COLUMNS, "labels")
     _check_columns(con, metadata, METADATA_COLUMNS, "metadata")
+    vocab = root.vocab / "vocab.parquet"
+    if not vocab.exists():
+        raise UsageError(f"no vocabulary at {vocab}: run `curate build-vocab` first")
     table = con.sql(
         f"""
-        SELECT l.uid, m.url, coalesce(m.caption, '') AS caption, l.class_ids, l.wnids,
+        SELECT l.uid, m.url, coalesce(m.caption, '') AS caption, l.class_ids,
+               list_transform(l.class_ids, lambda c: w.wnids[c + 1]) AS wnids,
                l.hashtags, l.weight,
                CASE WHEN ('0x' || md5(l.uid)[1:8])::UBIGINT::DOUBLE / 4294967296.0::DOUBLE
                          < CAST({sql_literal(repr(float(val_fraction)))} AS DOUBLE)
@@ -222,6 +227,8 @@ def load_candidates(
                md5({sql_literal(f"{seed}:")} || l.uid) AS order_key
         FROM read_parquet({sql_literal(labels)}, union_by_name = true) AS l
         JOIN read_parquet({sql_literal(metadata)}, union_by_name = true) AS m USING (uid)
+        CROSS JOIN (SELECT list(wnid ORDER BY class_id) AS wnids
+                    FROM read_parquet({sql_literal(vocab)})) AS w
         WHERE l.keep AND m.url IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY l.uid ORDER BY m.url) = 1
         ORDER BY l.uid

@@ -64,3 +64,66 @@ def test_stats_counts(tmp_path, capsys):
     assert curate(["stats", "--root", str(root), "--json", str(out)]) == 0
     assert "largest classes" in capsys.readouterr().out
     assert json.loads(out.read_text())["stages"]["metadata"]["duplicates_dropped"] == 0
+
+
+def test_labels_view_looks_wnids_up_in_the_vocab(tmp_path, capsys):
+    """Label files hold class ids only; `curate sql` still answers `SELECT uid, wnids`."""
+    root = tmp_path / "ds"
+    captions = ["#dog #cat", "#dog", "#cats", "#beach #dog", "#love"]
+    pq.write_table(
+        pa.table({"url": [f"http://h/{i}.jpg" for i in range(5)], "caption": captions}),
+        tmp_path / "in.parquet",
+    )
+    assert curate(["ingest", str(tmp_path / "in.parquet"), "--root", str(root)]) == 0
+    assert curate(["build-vocab", "--root", str(root), "--min-count", "1"]) == 0
+    part = pq.read_table(root / "labels" / "part-00000.parquet")
+    assert part.column_names == ["uid", "class_ids", "hashtags", "keep", "weight"]
+    capsys.readouterr()
+    query = "SELECT uid, wnids FROM labels ORDER BY uid"
+    assert curate(["sql", "--root", str(root), "--format", "json", query]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    wnid_of = {r["class_id"]: r["wnid"] for r in pq.read_table(root / "vocab" / "vocab.parquet")
+               .to_pylist()}  # fmt: skip
+    dog, cat, beach = "n02084071", "n02121620", "n09217230"
+    assert sorted(wnid_of.values()) == sorted([dog, cat, beach])
+    expected = {r["uid"]: [wnid_of[c] for c in r["class_ids"]] for r in part.to_pylist()}
+    assert {r["uid"]: r["wnids"] for r in got} == expected
+    labels = sorted(map(sorted, expected.values()))  # the captions' classes, each caption
+    assert labels == sorted(map(sorted, [[dog, cat], [dog], [cat], [beach, dog]]))
+
+
+def test_labels_view_over_old_label_files_and_a_broken_vocab(tmp_path, capsys):
+    """Older label files store `wnids`: the view looks them up all the same (one column);
+    a vocabulary whose ids have a gap fails a query that reads wnids with one line, exit 2,
+    and leaves other queries alone."""
+    root = make_dataset(tmp_path)  # vocab: 0 dog, 1 cat
+    (root / "labels").mkdir()
+    pq.write_table(
+        pa.table({"uid": ["a", "b"], "class_ids": pa.array([[0, 1], [1]], pa.list_(pa.int32())),
+                  "wnids": [["stale", "stale"], ["stale"]], "hashtags": [["dog", "cat"], ["cat"]],
+                  "keep": [True, True], "weight": pa.array([1.0, 1.0], pa.float32())}),
+        root / "labels" / "part-00000.parquet",
+    )  # fmt: skip
+    capsys.readouterr()
+    query = "SELECT * FROM labels ORDER BY uid"
+    assert curate(["sql", "--root", str(root), "--format", "json", query]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["uid"], r["wnids"]) for r in rows] == [
+        ("a", ["n02084071", "n02121620"]), ("b", ["n02121620"])
+    ]  # fmt: skip
+    assert list(rows[0]) == ["uid", "class_ids", "hashtags", "keep", "weight", "wnids"]
+
+    pq.write_table(
+        pa.table({"class_id": pa.array([0, 2], pa.int32()), "wnid": ["n02084071", "n02121620"]}),
+        root / "vocab" / "vocab.parquet",
+    )
+    assert (
+        curate(["sql", "--root", str(root), "--format", "csv", "SELECT uid, wnids FROM labels"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "class_id must run 0..K-1" in err and len(err.strip().splitlines()) == 1
+    assert (
+        curate(["sql", "--root", str(root), "--format", "csv", "SELECT count(*) FROM labels"]) == 0
+    )
+    assert capsys.readouterr().out.splitlines() == ["count_star()", "2"]

@@ -27,6 +27,15 @@ CAPTIONS = [
 DOG, GOLDEN, CAT, BEAR, BEACH = "n02084071", "n02099601", "n02121620", "n02132136", "n09217230"
 
 
+def label_rows(root) -> list[dict]:
+    """Rows of labels/part-00000.parquet, each with `wnids` looked up in vocab.parquet (the
+    labels hold class_ids only: class_id c is the vocabulary's row c)."""
+    part = pq.read_table(root / "labels" / "part-00000.parquet")
+    assert "wnids" not in part.column_names
+    wnid_of = [r["wnid"] for r in read_vocab(root / "vocab")]  # ids checked to run 0..K-1
+    return [r | {"wnids": [wnid_of[c] for c in r["class_ids"]]} for r in part.to_pylist()]
+
+
 @pytest.fixture()
 def dataset(tmp_path, write_metadata, mapper):  # mapper: WordNet loaded once per session
     uids = write_metadata(tmp_path, CAPTIONS)
@@ -65,9 +74,10 @@ def test_end_to_end_exact_outputs(dataset, capsys):
     assert tags["sailboat"]["wnid"] == "n04128499"
 
     labels = pq.read_table(root / "labels" / "part-00000.parquet")
+    assert labels.column_names == ["uid", "class_ids", "hashtags", "keep", "weight"]
     assert str(labels.schema.field("class_ids").type) == "list<element: int32>"
     assert str(labels.schema.field("weight").type) == "float"
-    rows = {r["uid"]: r for r in labels.to_pylist()}
+    rows = {r["uid"]: r for r in label_rows(root)}
     assert [r["uid"] for r in labels.to_pylist()] == sorted(rows)
     expected = {
         0: ([0, 4], [DOG, BEACH], ["beach", "dogs"]),
@@ -105,7 +115,7 @@ def test_rerun_replaces_outputs_and_keeps_them_on_failure(dataset, capsys):
     root, _ = dataset
     assert main(["--root", str(root), "--max-classes", "2", "--cap", "1", "--seed", "3"]) == 0
     assert [r["wnid"] for r in read_vocab(root / "vocab")] == [DOG, GOLDEN]
-    labels = pq.read_table(root / "labels" / "part-00000.parquet").to_pylist()
+    labels = label_rows(root)
     assert {w for r in labels for w in r["wnids"]} == {DOG, GOLDEN}
     kept = [r for r in labels if r["keep"]]
     assert sum(r["weight"] for r in kept) / len(kept) == pytest.approx(1.0, rel=1e-6)
@@ -156,10 +166,7 @@ def test_hostile_captions_are_counted_not_fatal(tmp_path, write_metadata, capsys
     assert (counts["captions"], counts["captions_with_hashtag"]) == (8, 5)
     assert counts["distinct_hashtags"] == 500 + 5  # dog, cat, кошка, 猫, नमस्ते
     assert counts["hashtags_by_reason"] == {"label": 2, "no_match": 503}
-    labels = {
-        r["uid"]: r["wnids"]
-        for r in pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
-    }
+    labels = {r["uid"]: r["wnids"] for r in label_rows(tmp_path)}
     assert labels == {uids[0]: [DOG], uids[1]: [DOG], uids[3]: [CAT], uids[7]: [DOG, CAT]}
 
 
@@ -186,10 +193,7 @@ def test_source_caption_and_both(tmp_path, write_metadata, mapper):
     assert reasons["sleeping"] == "non_visual"
     assert (by_word[("geese", "word")]["canonical"], reasons["geese"]) == ("goose", None)
     assert by_word[("dog", "word")]["count"] == 1 and by_word[("dogs", "word")]["count"] == 1
-    labels = {
-        r["uid"]: (r["wnids"], r["hashtags"])
-        for r in pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
-    }
+    labels = {r["uid"]: (r["wnids"], r["hashtags"]) for r in label_rows(tmp_path)}
     goose, sunset = "n01855672", mapper.map("sunset").wnid
     # classes by count, then wnid: dog 2, cat 2, goose 1, beach 1, sunset 1
     assert [r["wnid"] for r in read_vocab(tmp_path / "vocab")] == [DOG, CAT, goose, BEACH, sunset]
@@ -202,10 +206,7 @@ def test_source_caption_and_both(tmp_path, write_metadata, mapper):
     tags = pq.read_table(tmp_path / "vocab" / "hashtags.parquet").to_pylist()
     kinds = {(r["hashtag"], r["kind"]) for r in tags}
     assert {("beach", "hashtag"), ("tbt", "hashtag"), ("beach", "word")} <= kinds
-    labels = {
-        r["uid"]: (r["wnids"], r["hashtags"])
-        for r in pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
-    }
+    labels = {r["uid"]: (r["wnids"], r["hashtags"]) for r in label_rows(tmp_path)}
     assert set(labels[uids[2]][0]) == {CAT, BEACH}
     assert sorted(labels[uids[2]][1]) == ["beach", "cats"]  # the #beach tag, the word cats
 
@@ -228,8 +229,7 @@ def test_context_senses_choose_per_caption(tmp_path, write_metadata, mapper):
     assert main(["--root", str(tmp_path), "--min-count", "1", "--context-senses"]) == 0
 
     def labels():
-        table = pq.read_table(tmp_path / "labels" / "part-00000.parquet")
-        return {r["uid"]: r["wnids"] for r in table.to_pylist()}
+        return {r["uid"]: r["wnids"] for r in label_rows(tmp_path)}
 
     got = labels()
     assert [got[u] for u in uids] == [[bird], [machine], [bird], [bird], [DOG]]

@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -68,6 +69,19 @@ def write_parts(
         pq.write_table(table, root / "metadata" / f"part-{f:05d}.parquet", row_group_size=row_group)
 
 
+# the labels contract (architecture.md): a class's wnid is its row of vocab.parquet
+LABEL_COLUMNS = [
+    ("uid", "string"), ("class_ids", "list<int32>"), ("hashtags", "list<string>"),
+    ("keep", "bool"), ("weight", "float"),
+]  # fmt: skip
+
+
+def label_columns(part: Path) -> list[tuple[str, str]]:
+    """(name, type) of a labels part, list element names left out (`element` or `item`)."""
+    schema = pq.read_schema(part)
+    return [(f.name, re.sub(r"<\w+: ", "<", str(f.type))) for f in schema]
+
+
 def outputs(root: Path) -> dict:
     vocab = pq.read_table(root / "vocab" / "vocab.parquet").to_pylist()
     tags = pq.read_table(root / "vocab" / "hashtags.parquet").to_pylist()
@@ -97,8 +111,8 @@ def test_array_path_equals_sql_path(tmp_path, mapper, argv):
     assert len(fast["labels"]) == len(by_uid) == fast["counts"]["captions_with_label"]
     for row in fast["labels"]:
         ref = by_uid[row["uid"]]
-        assert {k: row[k] for k in ("class_ids", "wnids", "hashtags", "keep")} == {
-            k: ref[k] for k in ("class_ids", "wnids", "hashtags", "keep")
+        assert {k: row[k] for k in ("class_ids", "hashtags", "keep")} == {
+            k: ref[k] for k in ("class_ids", "hashtags", "keep")
         }
         assert row["weight"] == pytest.approx(ref["weight"], rel=1e-6)
     if argv:  # the cap tosses coins: some samples must be dropped for this test to mean much
@@ -111,10 +125,14 @@ def test_array_path_equals_sql_path(tmp_path, mapper, argv):
         assert uids == sorted(uids) and len(uids) > 0
         # uids are distinct: stored plain; the list columns through dictionaries
         chunks = pq.ParquetFile(part).metadata.row_group(0)
-        encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(6)}
+        encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(5)}
         assert "RLE_DICTIONARY" not in encodings["uid"]
         assert "RLE_DICTIONARY" in encodings["hashtags.list.element"]
-        assert "RLE_DICTIONARY" in encodings["wnids.list.element"]
+        assert "RLE_DICTIONARY" in encodings["class_ids.list.element"]
+    # both engines write DESIGN.md's `uid -> class_ids, keep, weight` (+ hashtags): no wnids
+    sql_part = tmp_path / "sql" / "labels" / "part-00000.parquet"
+    for part in [*parts, sql_part]:
+        assert label_columns(part) == LABEL_COLUMNS
 
 
 def test_uid_sorted_metadata_takes_no_sort_and_equals_sql_path(tmp_path, mapper, monkeypatch):

@@ -20,7 +20,14 @@ def _build(tmp_path, write_metadata, mapper, captions, **options):
 
 
 def _labels(con):
-    rows = con.execute("SELECT uid, class_ids, wnids, hashtags, keep, weight FROM labels")
+    """uid -> (class_ids, wnids, hashtags, keep, weight); `labels` holds no wnids: a class's
+    wnid comes from `classes`, whose ids run 0..K-1."""
+    assert "wnids" not in [c[0] for c in con.execute("DESCRIBE labels").fetchall()]
+    rows = con.execute(
+        """SELECT uid, class_ids, list_transform(class_ids, lambda c: w.wnids[c + 1]), hashtags,
+                  keep, weight
+           FROM labels, (SELECT list(wnid ORDER BY class_id) AS wnids FROM classes) w"""
+    )
     return {r[0]: r[1:] for r in rows.fetchall()}
 
 

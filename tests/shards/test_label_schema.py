@@ -1,0 +1,89 @@
+"""curate shard over label files without `wnids` (what build-vocab writes now) and with them
+(older files, and tests/shards/dataset.py): the same tars, sidecars, manifest and downloads,
+byte for byte; each sample's wnids are its class ids' rows of vocab.parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from shards.build import main
+from tests.shards.dataset import WNIDS, write_dataset, write_images
+from tests.shards.test_build import check_shards, read_samples
+
+ARGV = ["--image-size", "16", "--samples-per-shard", "4", "--val-fraction", "0.25"]
+
+
+def relabel(root: Path, rows: list[dict], with_wnids: bool) -> None:
+    """Give every 3rd sample a second class (dataset.py's samples have one), in `rows` and
+    in the label file, which keeps its `wnids` column or not."""
+    import pyarrow as pa
+
+    for i, row in enumerate(rows):
+        row["class_ids"] = sorted({0, 2, i % 3}) if i % 3 == 1 else [i % 3]
+        row["wnids"] = [WNIDS[c] for c in row["class_ids"]]
+    path = root / "labels" / "part-0.parquet"
+    table = pq.read_table(path)
+    table = table.set_column(
+        1, "class_ids", pa.array([r["class_ids"] for r in rows], pa.list_(pa.int32()))
+    )
+    table = table.set_column(2, "wnids", pa.array([r["wnids"] for r in rows]))
+    pq.write_table(table, path)
+    if not with_wnids:
+        drop_wnids(root)
+
+
+def drop_wnids(root: Path) -> None:
+    """Rewrite root/labels/part-0.parquet in the current schema (no `wnids` column)."""
+    path = root / "labels" / "part-0.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns(["wnids"]), path)
+    assert pq.read_schema(path).names == ["uid", "class_ids", "hashtags", "keep", "weight"]
+
+
+@pytest.mark.parametrize("one_pass", [True, False], ids=["one_pass", "two_pass"])
+def test_labels_without_wnids_make_the_same_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_pass: bool
+) -> None:
+    import shards.build
+
+    monkeypatch.setattr(shards.build, "ONE_PASS", one_pass)
+    names = write_images(tmp_path / "images", 10)
+    urls = [(tmp_path / "images" / n).as_uri() for n in names]
+    out = {}
+    for schema in ("old", "new"):
+        root = tmp_path / schema
+        rows = write_dataset(root, urls, keep=[i != 2 for i in range(len(urls))])
+        relabel(root, rows, with_wnids=schema == "old")
+        assert main(["--root", str(root), *ARGV]) == 0
+        check_shards(root / "shards", rows)  # the json's wnids are the rows' (vocab order)
+        files = sorted((root / "shards").iterdir())
+        out[schema] = {p.name: p.read_bytes() for p in files if p.name != "meta.json"}
+    assert out["old"] == out["new"] and len([n for n in out["new"] if n.endswith(".tar")]) == 3
+    # sample i has classes {i % 3}, or {0, 2, i % 3} for i % 3 == 1: multi-label ones included
+    labels = [json.loads(s["json"]) for split in read_samples(tmp_path / "new" / "shards").values()
+              for s in split]  # fmt: skip
+    assert len(labels) == 9 and any(len(label["class_ids"]) == 3 for label in labels)
+    assert all(label["wnids"] == [WNIDS[c] for c in label["class_ids"]] for label in labels)
+    sidecars = [r for p in sorted((tmp_path / "new" / "shards").glob("*-*.parquet"))
+                for r in pq.read_table(p).to_pylist()]  # fmt: skip
+    assert sorted((r["uid"], r["wnids"]) for r in sidecars) == sorted(
+        (label["uid"], label["wnids"]) for label in labels
+    )
+
+
+def test_no_vocabulary_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = write_images(tmp_path / "images", 2)
+    root = tmp_path / "data"
+    write_dataset(root, [(tmp_path / "images" / n).as_uri() for n in names])
+    drop_wnids(root)
+    (root / "vocab" / "vocab.parquet").unlink()
+    from curation.cli import main as curate
+
+    assert curate(["shard", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "run `curate build-vocab` first" in err and err.count("\n") == 1
+    assert not (root / "shards").exists()
