@@ -19,15 +19,14 @@ When every image is a local file (no http(s) url) and there is no `--decontamina
 order of the shards is known before any image is read (split and order come from the
 uid), so the files are read in that order and each is written into its tar as soon as it
 is read and hashed (`write_while_reading`): one read per file, reading and writing overlap.
-A copy of an image already written with a smaller uid is skipped (the dedup drops it), so
-those tars equal the two-pass tars; only a copy whose uid is smaller than the one already
-written sends the run back to the two-pass write (tested equal either way).
+A copy of an image already written is skipped: the dedup keeps each group's first in this
+same order, so those tars equal the two-pass tars (tested).
 
 Then, among the successes, in this order (each a status in downloads.parquet, so
 success + failed == attempted still holds):
 
-    duplicate_image       same sha256 of the original bytes as a sample with a smaller uid
-                          (`--dedup-content`, on by default)
+    duplicate_image       same sha256 of the original bytes as a sample before it in the
+                          shards' order (`--dedup-content`, on by default)
     near_eval_duplicate   dHash (64 bit, of the stored image) within `--near-duplicate-bits`
                           of an image under `--decontaminate DIR` (an evaluation set)
 
@@ -104,7 +103,10 @@ class ShardOptions:
     )  # fmt: skip
     samples_per_shard: int = 1000
     val_fraction: float = field(default=0.05, metadata={"help": "share of uids held out"})
-    seed: int = field(default=0, metadata={"help": "order of samples within a split"})
+    seed: int = field(
+        default=0,
+        metadata={"help": "order of samples within a split (and which copy of an image is kept)"},
+    )
     processes: int = field(default=4, metadata={"help": "img2dataset download processes"})
     threads: int = field(default=64, metadata={"help": "download threads per process"})
     timeout: int = field(default=10, metadata={"help": "seconds per http request"})
@@ -294,20 +296,16 @@ def writes_while_reading(candidates: Any, opts: ShardOptions) -> bool:
 
 def write_while_reading(
     candidates: Any, root: DatasetRoot, opts: ShardOptions, folder: Path
-) -> tuple[list[Path], dict[str, int], dict[str, list[ShardInfo]] | None]:
+) -> tuple[list[Path], dict[str, int], dict[str, list[ShardInfo]]]:
     """One pass over local images: read, hash and check each file (`shards.local`) in the
     order the shards hold them (split, order_key, uid) and write it into its tar as soon as
     it is read, so each file's bytes are read once and the writing overlaps the reading.
     Returns the staging parquet(s), the crawl's resume counts (all zero: nothing to crawl)
-    and {split: [ShardInfo, ...]}, or None in place of the shards when they must be written
-    after the dedup.
+    and {split: [ShardInfo, ...]}.
 
-    The content dedup (`--dedup-content`) keeps the smallest uid of each sha256. A copy
-    whose sha256 a smaller uid already wrote is skipped here as the dedup will drop it, so
-    the tars are the ones `write_splits` writes after the dedup, byte for byte. A copy with
-    a smaller uid than the one written (its group's first in this order) means the written
-    one must go: writing stops, the tars written so far are removed and None is returned;
-    the caller then runs `write_splits`, which reads the survivors again by ref.
+    The content dedup (`--dedup-content`) keeps the first of each sha256 in this same
+    order, so a copy of an image already written is skipped here, and the tars are the
+    ones `write_splits` writes after the dedup, byte for byte.
     """
     import pyarrow.compute as pc
 
@@ -319,8 +317,7 @@ def write_while_reading(
     local = local.sort_by([(c, "ascending") for c in ("split", "order_key", "uid")])
     columns = {name: local.column(name).to_pylist() for name in (
         "uid", "url", "caption", "class_ids", "wnids", "hashtags", "weight", "split")}  # fmt: skip
-    written: dict[str, str] = {}  # sha256 -> the uid written with it
-    misordered: list[str] = []  # uids whose copy with a larger uid was written first
+    written: set[str] = set()  # the sha256 of every image written
 
     with ExitStack() as stack:
         writers = {
@@ -331,17 +328,14 @@ def write_while_reading(
             """Write one task's successes (a few splits' worth at most), one batch per split."""
             batches: dict[str, list[ShardSample]] = {s: [] for s in SPLITS}
             for i, row, image in successes:
-                uid = columns["uid"][i]
-                if misordered:
-                    break  # the tars are written again after the dedup
-                if opts.dedup_content and written.setdefault(row["sha256"], uid) != uid:
-                    if uid < written[row["sha256"]]:
-                        misordered.append(uid)
-                    continue  # a copy of a smaller uid's image: the dedup drops it
+                if opts.dedup_content:
+                    if row["sha256"] in written:
+                        continue  # a copy of an image written before it: the dedup drops it
+                    written.add(row["sha256"])
                 weight = columns["weight"][i]
                 batches[columns["split"][i]].append(
                     ShardSample(
-                        uid=uid,
+                        uid=columns["uid"][i],
                         url=columns["url"][i],
                         caption=columns["caption"][i],
                         class_ids=columns["class_ids"][i] or [],
@@ -354,26 +348,14 @@ def write_while_reading(
                     )
                 )
             for split, batch in batches.items():
-                if batch and not misordered:
+                if batch:
                     writers[split].write_many(batch)
 
         parts = read_local_images(
             columns["uid"], columns["url"], root.crawl, policy, threads=opts.threads, consume=write
         )
     resume = {"crawled_now": 0, "reused": 0, "parts": 0}
-    splits = {split: writer.shards for split, writer in writers.items()}
-    if misordered:
-        remove_shards(folder, splits)
-        return parts, resume, None
-    return parts, resume, splits
-
-
-def remove_shards(folder: Path, splits: dict[str, list[ShardInfo]]) -> None:
-    """Delete the tars and sidecars listed in `splits` from `folder`."""
-    for shards in splits.values():
-        for info in shards:
-            (folder / info.name).unlink()
-            (folder / info.name).with_suffix(".parquet").unlink()
+    return parts, resume, {split: writer.shards for split, writer in writers.items()}
 
 
 def fetched_relation(con: Any, parts: list[Path]) -> str:
@@ -601,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts["img2dataset"] = crawl_stats(root.crawl)  # its own tallies, over all crawl parts
         if counts["success"] == 0:
             raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
-        if splits is None:  # not a local-only run, or its one pass met a misordered copy
+        if splits is None:  # not a local-only run: stage everything, then write
             with collector_paused():
                 splits = write_splits(con, parts, folder, opts.samples_per_shard)
         con.execute(

@@ -5,8 +5,11 @@ Both act on `shards.build`'s temp table `outcome` (one row per candidate) by tur
 `downloads.parquet` and success + failed == attempted still holds:
 
     duplicate_image       another success has the same sha256 of its *original* bytes (as
-                          downloaded, or as read from disk, before resizing); the smallest
-                          uid of each group is kept, so the choice is the same on every run
+                          downloaded, or as read from disk, before resizing); the group's
+                          first in the shards' order (split, order_key, uid) is kept, so
+                          the choice is the same on every run with the same seed, a train
+                          copy wins over a val copy, and a local run that writes in that
+                          order while it reads keeps the first copy it meets
     near_eval_duplicate   the 64-bit dHash of the *stored* (resized) image is within
                           `max_bits` Hamming distance of an image of the evaluation folder
 
@@ -58,13 +61,15 @@ def folder_hashes(folder: Path) -> tuple[list[str], list[int]]:
 
 
 def mark_content_duplicates(con: Any) -> int:
-    """Turn every success whose sha256 an earlier uid already has into `duplicate_image`."""
+    """Turn every success whose sha256 a sample earlier in the shards' order (split,
+    order_key, uid) already has into `duplicate_image`."""
     con.execute(
         f"""
         UPDATE outcome SET status = '{DUPLICATE_IMAGE}',
                error_message = 'same image bytes (sha256 ' || d.sha256 || ') as uid ' || d.first
         FROM (
-            SELECT uid, sha256, min(uid) OVER (PARTITION BY sha256) AS first
+            SELECT uid, sha256, first_value(uid) OVER (
+                       PARTITION BY sha256 ORDER BY split, order_key, uid) AS first
             FROM outcome WHERE status = 'success' AND sha256 IS NOT NULL
         ) AS d
         WHERE outcome.uid = d.uid AND d.uid <> d.first

@@ -171,3 +171,11 @@ def write_webdataset_tar(path: Path) -> dict[str, bytes]:
                 add(tar, "000001.json", json.dumps({"caption": "from #json", "url": "x"}).encode())
         add(tar, "000009.json", b'{"caption": "no image"}')  # metadata without an image
     return images
+
+
+def shard_order(uid: str, seed: int = 0, val_fraction: float = 0.05) -> tuple[str, str, str]:
+    """A uid's place in the shards' order (split, order key, uid) under `curate shard`'s
+    defaults: the content dedup keeps the first copy in this order."""
+    from shards.build import order_key, split_of
+
+    return split_of(uid, val_fraction), order_key(uid, seed), uid

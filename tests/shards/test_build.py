@@ -166,9 +166,9 @@ def test_one_pass_writes_the_two_pass_shards(
 ) -> None:
     """Local-only runs write while they read; the shards, sidecars, manifest and downloads
     are byte for byte those of the two-pass path (stage everything, dedup, then write), with
-    pass-through and resized images and failures. With two copies of an image: when the
-    group's smallest uid comes first in the shards' order the one pass skips the copies,
-    else it hands over to the two-pass write (the seed picks the order)."""
+    pass-through and resized images and failures. With three copies of an image, whether
+    or not the group's smallest uid comes first in the shards' order (the seed picks it),
+    both keep the first in that order and the one pass never hands over."""
     import shards.build
     from shards.build import order_key
 
@@ -212,7 +212,12 @@ def test_one_pass_writes_the_two_pass_shards(
         }  # fmt: skip
         assert counts["success"] == 16
     assert out[True] == out[False]
-    assert len(calls) == 1 + (copies == "larger uid first")  # the one pass wrote or handed over
+    assert len(calls) == 1  # the two-pass run's write; the one pass wrote its own tars
+    if copies != "none":
+        kept = min(group, key=lambda u: (split_of(u, 0.25), order_key(u, seed), u))
+        downloads = pq.read_table(tmp_path / "data-True/shards/downloads.parquet").to_pylist()
+        status = {d["uid"]: d["status"] for d in downloads if d["uid"] in group}
+        assert status == {u: "success" if u == kept else "duplicate_image" for u in group}
     splits = json.loads(out[True]["manifest.json"])["splits"]
     assert sum(name.endswith(".tar") for name in out[True]) == sum(
         -(-info["count"] // 3) for info in splits.values()

@@ -17,7 +17,7 @@ from PIL import Image
 
 from shards.build import main
 from shards.serve import Route, serve_folder
-from tests.shards.dataset import bomb_png, pattern_image, write_dataset
+from tests.shards.dataset import bomb_png, pattern_image, shard_order, write_dataset
 
 N_GOOD = 5
 # url name -> (expected status, a substring of the expected error message)
@@ -99,7 +99,7 @@ def test_every_fault_is_a_row_with_its_reason(fault_build: tuple[Path, list[dict
             assert reason.lower() in got["error_message"].lower(), (name, got)
     good = [f"good{i}.jpg" for i in range(1, N_GOOD) if f"good{i}.jpg" not in EXPECTED]
     assert all(by_name[n]["status"] == "success" for n in good)
-    pair = sorted(["good0.jpg", "copy-of-good0.jpg"], key=lambda n: by_name[n]["uid"])
+    pair = sorted(["good0.jpg", "copy-of-good0.jpg"], key=lambda n: shard_order(by_name[n]["uid"]))
     assert [by_name[n]["status"] for n in pair] == ["success", "duplicate_image"]
 
 
@@ -118,16 +118,16 @@ def test_counts_add_up(fault_build: tuple[Path, list[dict]]) -> None:
     sidecars = sorted((root / "shards").glob("*-*.parquet"))
     stored = {r["uid"] for p in sidecars for r in pq.read_table(p).to_pylist()}
     uid = {r["url"].rsplit("/", 1)[-1]: r["uid"] for r in rows}
-    first_copy = min(uid["good0.jpg"], uid["copy-of-good0.jpg"])
+    first_copy = min(uid["good0.jpg"], uid["copy-of-good0.jpg"], key=shard_order)
     names = ["good1.jpg", "good2.jpg", "good4.jpg", "noai-for-others.jpg"]
     assert stored == {uid[n] for n in names} | {first_copy}
 
 
-def test_duplicate_keeps_the_smaller_uid(fault_build: tuple[Path, list[dict]]) -> None:
+def test_duplicate_keeps_the_first_in_shard_order(fault_build: tuple[Path, list[dict]]) -> None:
     root, rows = fault_build
     uid = {r["url"].rsplit("/", 1)[-1]: r["uid"] for r in rows}
     downloads = {d["uid"]: d for d in pq.read_table(root / "shards/downloads.parquet").to_pylist()}
-    pair = sorted([uid["good0.jpg"], uid["copy-of-good0.jpg"]])
+    pair = sorted([uid["good0.jpg"], uid["copy-of-good0.jpg"]], key=shard_order)
     assert downloads[pair[0]]["status"] == "success"
     assert downloads[pair[1]]["status"] == "duplicate_image"
     assert downloads[pair[1]]["error_message"].endswith(f"as uid {pair[0]}")

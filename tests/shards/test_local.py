@@ -15,7 +15,7 @@ from shards.local import (
     split_file_uri,
     staging_schema,
 )
-from tests.shards.dataset import image_bytes
+from tests.shards.dataset import image_bytes, shard_order
 
 
 @pytest.mark.parametrize("name", ["a b#c.jpg", "100%25 off;x?.jpg", "50% ü.jpg", "plain.jpg"])
@@ -189,7 +189,7 @@ def test_decontaminate_reads_passthrough_images_from_their_files(tmp_path: Path)
         for r in pq.read_table(root / "shards/downloads.parquet").to_pylist()
     }
     uid = {Path(r["url"]).name: r["uid"] for r in rows}
-    first, second = sorted(["1.jpg", "copy.jpg"], key=uid.get)
+    first, second = sorted(["1.jpg", "copy.jpg"], key=lambda n: shard_order(uid[n]))
     assert status[first] == "success" and status[second] == "duplicate_image"
     assert status["4.jpg"] == "near_eval_duplicate"
     assert sum(s == "success" for s in status.values()) == 5
