@@ -15,7 +15,8 @@ Views (each exists only once its stage has run):
 The label files hold class ids only; the `labels` view adds `wnids` (same order as
 class_ids) from vocab.parquet, whose class_id c is its row c, when the vocabulary exists.
 Older label files that store a `wnids` column get the looked-up one too. A vocabulary whose
-ids do not run 0..K-1 makes a query that reads `wnids` fail with one line.
+ids do not run 0..K-1, or a label naming a class id outside [0, K), makes a query that
+reads `wnids` fail with one line.
 """
 
 from __future__ import annotations
@@ -65,16 +66,25 @@ def labels_with_wnids(labels: str, vocab: str) -> str:
     """`labels` (a relation) with `wnids` list<string> looked up in `vocab` by class_id.
 
     A list index, not a join: the class's wnid is element class_id + 1 of the vocabulary's
-    wnids in class_id order, checked to be 0..K-1 (else `error()`, raised only when a query
-    reads `wnids`). A stored `wnids` column (older label files) is replaced.
+    wnids in class_id order, checked to be 0..K-1, and every class id of a row to be in
+    [0, K) (a list index past the end is null, a negative one counts from the end; labels
+    and vocab of different build-vocab runs give both). Either check fails with `error()`,
+    raised only when a query reads `wnids`. A stored `wnids` column (older label files) is
+    replaced.
     """
+    outside = "list_filter(l.class_ids, lambda c: c < 0 OR c >= w.k)"
     return f"""(
         SELECT l.*,
-               CASE WHEN w.dense THEN list_transform(l.class_ids, lambda c: w.wnids[c + 1])
-                    ELSE error('vocab.parquet: class_id must run 0..K-1 without gaps') END
+               CASE WHEN NOT w.dense
+                    THEN error('vocab.parquet: class_id must run 0..K-1 without gaps')
+                    WHEN len({outside}) > 0
+                    THEN error('labels: uid ' || l.uid || ' names class_id '
+                               || {outside}[1] || ' but vocab.parquet has ' || w.k
+                               || ' classes: run `curate build-vocab` again')
+                    ELSE list_transform(l.class_ids, lambda c: w.wnids[c + 1]) END
                    AS wnids
         FROM (SELECT COLUMNS(lambda c: c != 'wnids') FROM {labels}) AS l,
-             (SELECT list(wnid ORDER BY class_id) AS wnids,
+             (SELECT list(wnid ORDER BY class_id) AS wnids, count(*) AS k,
                      coalesce(min(class_id) = 0 AND max(class_id) = count(*) - 1
                               AND count(DISTINCT class_id) = count(*), false) AS dense
               FROM {vocab}) AS w

@@ -127,3 +127,36 @@ def test_labels_view_over_old_label_files_and_a_broken_vocab(tmp_path, capsys):
         curate(["sql", "--root", str(root), "--format", "csv", "SELECT count(*) FROM labels"]) == 0
     )
     assert capsys.readouterr().out.splitlines() == ["count_star()", "2"]
+
+
+def test_labels_view_refuses_a_class_id_beyond_the_vocab(tmp_path, capsys):
+    """A label naming class 2 (or -1, or -2: a negative list index counts from the end)
+    when vocab.parquet has classes 0 and 1: reading `wnids` fails with one line naming
+    the uid and class, instead of showing null (or another class's wnid)."""
+    root = make_dataset(tmp_path)  # vocab: 0 dog, 1 cat
+    (root / "labels").mkdir()
+    for bad in (2, -1, -2):
+        pq.write_table(
+            pa.table({"uid": ["a", "b"],
+                      "class_ids": pa.array([[0, 1], [1, bad]], pa.list_(pa.int32())),
+                      "hashtags": [["dog", "cat"], ["cat", "x"]], "keep": [True, True],
+                      "weight": pa.array([1.0, 1.0], pa.float32())}),
+            root / "labels" / "part-00000.parquet",
+        )  # fmt: skip
+        capsys.readouterr()
+        query = "SELECT uid, wnids FROM labels ORDER BY uid"
+        assert curate(["sql", "--root", str(root), "--format", "json", query]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1
+        assert f"labels: uid b names class_id {bad} but vocab.parquet has 2 classes" in err
+        assert "run `curate build-vocab` again" in err
+        query = "SELECT uid, wnids FROM labels WHERE uid = 'a'"
+        assert curate(["sql", "--root", str(root), "--format", "json", query]) == 0
+        assert json.loads(capsys.readouterr().out) == {
+            "uid": "a", "wnids": ["n02084071", "n02121620"]
+        }  # fmt: skip
+        assert curate(["sql", "--root", str(root), "--format", "csv", "SELECT * FROM labels"]) == 2
+        capsys.readouterr()
+        count = "SELECT count(*) FROM labels"
+        assert curate(["sql", "--root", str(root), "--format", "csv", count]) == 0
+        assert capsys.readouterr().out.splitlines() == ["count_star()", "2"]
