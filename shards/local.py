@@ -261,22 +261,33 @@ def read_and_check_many(
     """`urls` opened, read into one buffer from `buffers`, hashed and checked for
     pass-through; the reads (their bytes are views of the buffer) and the buffer, to give
     back once the reads are used. Thread-safe, and mostly off the GIL: the reads and
-    hashlib release it, so the pool's threads work in parallel."""
-    opened = [open_source(url) for url in urls]
-    sizes = [0 if isinstance(o, str) else o[1].size for o in opened]
-    buffer = buffers.take(sum(sizes))
-    view = memoryview(buffer)
-    reads, start = [], 0
-    for item, size in zip(opened, sizes, strict=True):
-        if isinstance(item, str):
-            reads.append(Read(item, None, None, None))
-            continue
-        data = read_opened(*item, view[start : start + size])
-        start += size
-        if isinstance(data, str):
-            reads.append(Read(data, None, None, None))
-        else:
-            reads.append(check_read(data, item[1], policy, keep))
+    hashlib release it, so the pool's threads work in parallel. Whatever it raises (no
+    memory for the buffer, say), it leaves no descriptor open."""
+    opened: list[tuple[int, FileRef] | str] = []
+    handed = 0  # opened[:handed] went to read_opened, which closes its descriptor
+    try:
+        opened.extend(open_source(url) for url in urls)
+        sizes = [0 if isinstance(o, str) else o[1].size for o in opened]
+        buffer = buffers.take(sum(sizes))
+        view = memoryview(buffer)
+        reads, start = [], 0
+        for item, size in zip(opened, sizes, strict=True):
+            if isinstance(item, str):
+                handed += 1
+                reads.append(Read(item, None, None, None))
+                continue
+            into = view[start : start + size]
+            handed += 1
+            data = read_opened(*item, into)
+            start += size
+            if isinstance(data, str):
+                reads.append(Read(data, None, None, None))
+            else:
+                reads.append(check_read(data, item[1], policy, keep))
+    finally:
+        for item in opened[handed:]:
+            if not isinstance(item, str):
+                os.close(item[0])
     return reads, buffer
 
 

@@ -225,3 +225,48 @@ def test_tar_member_index_follows_a_rewritten_tar_and_stays_bounded(
         write_tar(tmp_path / f"{i}.tar", bytes([i]) * 3, 1_000_000_000)
         assert local.read_bytes(f"{(tmp_path / f'{i}.tar').as_uri()}#a.jpg") == bytes([i]) * 3
     assert [Path(key[0]).name for key in local._TAR_INDEX] == ["2.tar", "3.tar", "4.tar"]
+
+
+@pytest.mark.parametrize("fails", ["take", "check"])
+def test_a_failing_task_leaves_no_descriptor_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """A task opens its files before it takes one buffer for all of them: when taking the
+    buffer (or checking a file read into it) raises, every descriptor is closed."""
+    import os
+
+    from shards import local
+
+    urls = []
+    for i in range(local.URLS_PER_TASK):
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(image_bytes(i, size=(16, 24)))
+        urls.append(path.as_uri())
+    urls[3] = (tmp_path / "missing.jpg").as_uri()  # no descriptor for this one
+
+    class NoRoom(local.ReadBuffers):
+        def take(self, size: int) -> bytearray:
+            raise MemoryError(f"no room for {size} bytes")
+
+    real_check, checked = local.check_read, []
+
+    def check_then_fail(*args: object) -> object:
+        checked.append(args)
+        if len(checked) == 2:
+            raise RuntimeError("a check that fails")
+        return real_check(*args)
+
+    monkeypatch.setattr(local, "check_read", check_then_fail)
+    buffers = NoRoom() if fails == "take" else local.ReadBuffers()
+    policy = ResizePolicy(image_size=16, resize_mode="keep_ratio")
+    before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(MemoryError if fails == "take" else RuntimeError):
+        local.read_and_check_many(urls, policy, True, buffers)
+    assert sorted(os.listdir("/proc/self/fd")) == before  # 15 were open before the raise
+    assert len(checked) == (0 if fails == "take" else 2)
+    monkeypatch.setattr(local, "check_read", real_check)
+    reads, _ = local.read_and_check_many(urls, policy, True, local.ReadBuffers())
+    assert [r.data is None or isinstance(r.data, str) for r in reads] == [
+        i == 3 for i in range(len(urls))
+    ]  # the missing file's reason, the others' bytes
+    assert sorted(os.listdir("/proc/self/fd")) == before
