@@ -56,7 +56,9 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 N_IMAGES = 600
 PER_SHARD = 200
@@ -99,20 +101,33 @@ def make_samples(n: int) -> list:
     return samples
 
 
-def write_plain_tar(samples: list, folder: Path) -> None:
+def write_tars(
+    samples: list, folder: Path, add_image: Callable[[tarfile.TarFile, Any], None]
+) -> None:
+    """Plain `tarfile`: `samples` into `folder/plain-NNNNNN.tar`, `PER_SHARD` a tar, each
+    sample's image added by `add_image(tar, sample)`, then its json and txt from memory."""
     tar = None
     for i, s in enumerate(samples):
         if i % PER_SHARD == 0:
             if tar is not None:
                 tar.close()
             tar = tarfile.open(folder / f"plain-{i // PER_SHARD:06d}.tar", "w")
-        for name, data in ((f"{s.key}.jpg", s.image), (f"{s.key}.json", s.label_json()),
-                           (f"{s.key}.txt", s.caption.encode())):  # fmt: skip
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+        add_image(tar, s)
+        for name, data in ((f"{s.key}.json", s.label_json()), (f"{s.key}.txt", s.caption.encode())):
+            add_bytes(tar, name, data)
     if tar is not None:
         tar.close()
+
+
+def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_plain_tar(samples: list, folder: Path) -> None:
+    """The baseline: every member from memory."""
+    write_tars(samples, folder, lambda tar, s: add_bytes(tar, f"{s.key}.jpg", s.image))
 
 
 def write_shard_writer(samples: list, folder: Path) -> None:
@@ -179,20 +194,9 @@ def plain_tar_from_files_seconds(samples: list, scratch: Path, name: str) -> flo
     folder = scratch / f"plain-files-{name}"
     folder.mkdir()
     start = time.perf_counter()
-    tar = None
-    for i, s in enumerate(samples):
-        if i % PER_SHARD == 0:
-            if tar is not None:
-                tar.close()
-            tar = tarfile.open(folder / f"plain-{i // PER_SHARD:06d}.tar", "w")
-        tar.add(images / f"{s.uid}.jpg", arcname=f"{s.key}.jpg")
-        for member, data in ((f"{s.key}.json", s.label_json()),
-                             (f"{s.key}.txt", s.caption.encode())):  # fmt: skip
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    if tar is not None:
-        tar.close()
+    write_tars(
+        samples, folder, lambda tar, s: tar.add(images / f"{s.uid}.jpg", arcname=f"{s.key}.jpg")
+    )
     seconds = time.perf_counter() - start
     shutil.rmtree(folder)
     shutil.rmtree(images)
@@ -222,13 +226,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=N_FULL, help="whole-command images")
     parser.add_argument("--repeats", type=int, default=FULL_REPEATS, help="whole-command runs")
     args = parser.parse_args(argv)
+    if args.images <= N_SMALL:  # the marginal rate is the slope between N_SMALL and --images
+        parser.error(f"--images must be > {N_SMALL}, got {args.images}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     n_full, full_repeats = args.images, args.repeats
     load_before = os.getloadavg()
     all_samples = make_samples(max(N_IMAGES, n_full, N_SMALL))
     samples = all_samples[:N_IMAGES]
     full_samples = all_samples[:n_full]
     megabytes = sample_megabytes(samples)
-    with tempfile.TemporaryDirectory(dir=REPO / "bench" / "out") as tmp:
+    OUT.parent.mkdir(parents=True, exist_ok=True)  # a fresh checkout has no bench/out
+    with tempfile.TemporaryDirectory(dir=OUT.parent) as tmp:
         scratch = Path(tmp)
         write_shard_writer(samples[:PER_SHARD], scratch)  # warm-up: pyarrow imports
         plain_t, ours_t = timings([write_plain_tar, write_shard_writer], samples, scratch)
