@@ -114,9 +114,10 @@ def _unaligned(data: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def stop_bytes(body: np.ndarray) -> np.ndarray:
-    """~`TAG_BYTE[body]`, the bytes that end a run, by SIMD comparisons written into two
-    reused buffers (a 256-entry table look-up per byte is ~2x slower, fresh temporaries
-    ~30%): not a letter (ASCII case folded by `| 0x20`), not a digit, not `_`, below 0x80."""
+    """~`TAG_BYTE[body]`, the bytes that end a run, by SIMD comparisons written into three
+    buffers made once per call and reused by every step (a 256-entry table look-up per byte
+    is ~2x slower, a fresh temporary per step ~30%): not a letter (ASCII case folded by
+    `| 0x20`), not a digit, not `_`, below 0x80."""
     shifted = np.empty(len(body), np.uint8)
     stop = np.empty(len(body), np.bool_)
     other = np.empty(len(body), np.bool_)
