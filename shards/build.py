@@ -12,15 +12,16 @@ members) are read, hashed and checked from disk into `DIR/crawl/local/` unless
 A local image that is stored unchanged is staged as a file reference (`shards.fileref`:
 path, offset, size, file size and mtime), not as bytes: the shuffle, dedup and split run on
 small rows, and its bytes are copied from the source file straight into the tar, once. If
-the file changed or vanished in between, the command stops with one line (exit 2) and
-writes nothing.
+the file changed or vanished in between (only on the two-pass write), the command stops
+with one line (exit 2) and writes nothing.
 
 When every image is a local file (no http(s) url) and there is no `--decontaminate`, the
 order of the shards is known before any image is read (split and order come from the
 uid), so the files are read in that order and each is written into its tar as soon as it
-is read and hashed (`write_while_reading`): one read per file, reading and writing overlap.
-A copy of an image already written is skipped: the dedup keeps each group's first in this
-same order, so those tars equal the two-pass tars (tested).
+is read and hashed (`shards.tar_write.write_while_reading`): one read per file, reading
+and writing overlap. A copy of an image already written is skipped: the dedup keeps each
+group's first in this same order, so those tars equal the two-pass tars (tested). Any
+other run stages everything, then writes (`shards.tar_write.write_splits`).
 
 Then, among the successes, in this order (each a status in downloads.parquet, so
 success + failed == attempted still holds):
@@ -52,11 +53,9 @@ pure function of its rows and the unchanged source files.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +64,7 @@ from curation.errors import UsageError
 from curation.layout import DatasetRoot, require_parquet, staged_dir, write_json_atomic, write_meta
 from curation.options import parse_options
 from curation.sql import sql_list, sql_literal
+from labeling.vocab_file import vocab_hash
 from shards.crawl import (
     CRAWL_SHARD_SIZE,
     DISALLOWED_DIRECTIVES,
@@ -77,14 +77,12 @@ from shards.crawl import (
     crawl_stats,
 )
 from shards.manifest import SPLITS, ShardInfo, manifest_dict
+from shards.tar_write import collector_paused, write_splits, write_while_reading
 
 LABEL_COLUMNS = ("uid", "class_ids", "hashtags", "keep", "weight")  # a stored wnids: unread
 METADATA_COLUMNS = ("uid", "url", "caption")
 UNSUPPORTED_URL = "unsupported_url"
 NOT_FETCHED = "not_fetched"  # the image source returned no row for this uid
-BATCH_ROWS = 256  # rows per Arrow batch streamed from DuckDB into the tar writer
-ONE_PASS = True  # local-only runs write while they read (`write_while_reading`); tests
-# set it False to compare with the two-pass path, which every other run takes
 
 
 @dataclass(frozen=True)
@@ -205,7 +203,8 @@ def load_candidates(
 
     Columns: uid, url, caption, class_ids, wnids, hashtags, weight, split, order_key, source
     (source = "http" | "file" | null). One row per uid. wnids: each class_id's row of
-    vocab.parquet (labels hold no wnids; `main` checks the ids run 0..K-1). Split and order
+    vocab.parquet (labels hold no wnids; `shard` checks that vocab's ids run 0..K-1 and
+    that every class id has a row: `check_labels_match_vocab`). Split and order
     key are `split_of` and `order_key` computed by DuckDB (its md5 is hashlib's; tested
     equal): two md5 per row in Python cost more than the whole join.
     """
@@ -238,6 +237,36 @@ def load_candidates(
     ).to_arrow_table()
     sources = [url_source(u, file_urls) for u in table.column("url").to_pylist()]
     return table.append_column("source", pa.array(sources, pa.string()))
+
+
+def check_labels_match_vocab(candidates: Any, root: DatasetRoot, wnids: list[str]) -> None:
+    """Refuse (one line, exit 2) labels made with another vocabulary than vocab.parquet's
+    K classes `wnids`: a class id outside [0, K) (it has no wnid: the lookup would write
+    null), or labels/meta.json's `counts.vocab_hash`, when there is one, not that of
+    `wnids`. Both happen when labels and vocab come from different `curate build-vocab`
+    runs, or when either was edited."""
+    import json
+
+    import pyarrow.compute as pc
+
+    vocab = root.vocab / "vocab.parquet"
+    again = "run `curate build-vocab` again"
+    ids = pc.list_flatten(candidates.column("class_ids"))
+    if len(ids) and ids.null_count < len(ids):
+        low, high = pc.min_max(ids).values()
+        bad = low.as_py() if low.as_py() < 0 else high.as_py()
+        if not 0 <= bad < len(wnids):
+            raise UsageError(
+                f"labels name class_id {bad} but {vocab} has {len(wnids)} classes: {again}"
+            )
+    meta = root.labels / "meta.json"
+    if meta.exists():
+        labels_hash = json.loads(meta.read_text()).get("counts", {}).get("vocab_hash")
+        if labels_hash is not None and labels_hash != vocab_hash(wnids):
+            raise UsageError(
+                f"{meta} was written with vocabulary {labels_hash[:12]}, but {vocab} is"
+                f" {vocab_hash(wnids)[:12]}: {again}"
+            )
 
 
 def count_label_rows(con: Any, root: DatasetRoot) -> dict[str, int]:
@@ -291,71 +320,7 @@ def writes_while_reading(candidates: Any, opts: ShardOptions) -> bool:
     http(s) url to crawl first), and no `--decontaminate` (its dHash check needs every
     stored image before the first is written)."""
     sources = set(candidates.column("source").to_pylist())
-    return ONE_PASS and opts.decontaminate is None and "http" not in sources and "file" in sources
-
-
-def write_while_reading(
-    candidates: Any, root: DatasetRoot, opts: ShardOptions, folder: Path
-) -> tuple[list[Path], dict[str, int], dict[str, list[ShardInfo]]]:
-    """One pass over local images: read, hash and check each file (`shards.local`) in the
-    order the shards hold them (split, order_key, uid) and write it into its tar as soon as
-    it is read, so each file's bytes are read once and the writing overlaps the reading.
-    Returns the staging parquet(s), the crawl's resume counts (all zero: nothing to crawl)
-    and {split: [ShardInfo, ...]}.
-
-    The content dedup (`--dedup-content`) keeps the first of each sha256 in this same
-    order, so a copy of an image already written is skipped here, and the tars are the
-    ones `write_splits` writes after the dedup, byte for byte.
-    """
-    import pyarrow.compute as pc
-
-    from shards.local import read_local_images
-    from shards.writer import ShardSample, ShardWriter
-
-    policy = ResizePolicy(image_size=opts.image_size, resize_mode=opts.resize_mode)
-    local = candidates.filter(pc.equal(candidates.column("source"), "file"))
-    local = local.sort_by([(c, "ascending") for c in ("split", "order_key", "uid")])
-    columns = {name: local.column(name).to_pylist() for name in (
-        "uid", "url", "caption", "class_ids", "wnids", "hashtags", "weight", "split")}  # fmt: skip
-    written: set[str] = set()  # the sha256 of every image written
-
-    with ExitStack() as stack:
-        writers = {
-            s: stack.enter_context(ShardWriter(folder, s, opts.samples_per_shard)) for s in SPLITS
-        }
-
-        def write(successes: list[tuple[int, dict[str, Any], Any]]) -> None:
-            """Write one task's successes (a few splits' worth at most), one batch per split."""
-            batches: dict[str, list[ShardSample]] = {s: [] for s in SPLITS}
-            for i, row, image in successes:
-                if opts.dedup_content:
-                    if row["sha256"] in written:
-                        continue  # a copy of an image written before it: the dedup drops it
-                    written.add(row["sha256"])
-                weight = columns["weight"][i]
-                batches[columns["split"][i]].append(
-                    ShardSample(
-                        uid=columns["uid"][i],
-                        url=columns["url"][i],
-                        caption=columns["caption"][i],
-                        class_ids=columns["class_ids"][i] or [],
-                        wnids=columns["wnids"][i] or [],
-                        hashtags=columns["hashtags"][i] or [],
-                        weight=1.0 if weight is None else weight,
-                        image=image,
-                        width=row["width"],
-                        height=row["height"],
-                    )
-                )
-            for split, batch in batches.items():
-                if batch:
-                    writers[split].write_many(batch)
-
-        parts = read_local_images(
-            columns["uid"], columns["url"], root.crawl, policy, threads=opts.threads, consume=write
-        )
-    resume = {"crawled_now": 0, "reused": 0, "parts": 0}
-    return parts, resume, {split: writer.shards for split, writer in writers.items()}
+    return opts.decontaminate is None and "http" not in sources and "file" in sources
 
 
 def fetched_relation(con: Any, parts: list[Path]) -> str:
@@ -416,70 +381,16 @@ def stored_images(con: Any, parts: list[Path], where: str) -> str:
         """
 
 
-def write_splits(
-    con: Any, parts: list[Path], folder: Path, per_shard: int
-) -> dict[str, list[ShardInfo]]:
-    """Stream every split's successful samples, in order, into its `ShardWriter`; returns
-    {split: [ShardInfo, ...]} for every split in `SPLITS`.
-
-    Local images are copied from their files here, the one time their bytes move after
-    hashing. A thread reads the next batch's files (os.pread releases the GIL) while this
-    one writes the current batch (`ShardWriter.write_many`: a few writev calls a batch),
-    and each writer seals its finished tars (sidecar, sha256) on a thread of its own, so
-    reading, writing and hashing overlap.
-    """
-    from concurrent.futures import Future, ThreadPoolExecutor
-    from contextlib import ExitStack
-
-    from shards.fileref import FileRefReader, stored_bytes
-    from shards.writer import ShardSample, ShardWriter
-
-    query = f"""
+def splits_query(con: Any, parts: list[Path]) -> str:
+    """SQL for `shards.tar_write.write_splits`: every successful sample (not dropped by the
+    dedup or decontamination) with its candidate's labels, in the shards' order."""
+    return f"""
         SELECT c.uid, c.url, c.caption, c.class_ids, c.wnids, c.hashtags, c.weight,
                s.* EXCLUDE (uid, url)
         FROM ({stored_images(con, parts, "o.status = 'success'")}) AS s
         JOIN candidates AS c USING (uid)
         ORDER BY s.split, s.order_key, s.uid
         """
-
-    def with_images(batch: Any) -> tuple[list[dict[str, Any]], list[bytes]]:
-        rows = batch.to_pylist()
-        return rows, [stored_bytes(row, refs) for row in rows]
-
-    with ExitStack() as stack:
-        writers = {s: stack.enter_context(ShardWriter(folder, s, per_shard)) for s in SPLITS}
-        refs = stack.enter_context(FileRefReader())
-        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="read-refs"))
-        batches = iter(con.sql(query).to_arrow_reader(BATCH_ROWS))
-
-        def read_next() -> Future[tuple[list[dict[str, Any]], list[bytes]]] | None:
-            batch = next(batches, None)
-            return None if batch is None else pool.submit(with_images, batch)
-
-        pending = read_next()
-        while pending is not None:
-            rows, images = pending.result()
-            pending = read_next()  # read the next batch's files while this one is written
-            samples: dict[str, list[ShardSample]] = {s: [] for s in SPLITS}
-            for row, image in zip(rows, images, strict=True):
-                samples[row["split"]].append(
-                    ShardSample(
-                        uid=row["uid"],
-                        url=row["url"],
-                        caption=row["caption"],
-                        class_ids=row["class_ids"] or [],
-                        wnids=row["wnids"] or [],
-                        hashtags=row["hashtags"] or [],
-                        weight=1.0 if row["weight"] is None else row["weight"],
-                        image=image,
-                        width=row["width"],
-                        height=row["height"],
-                    )
-                )
-            for split, batch in samples.items():
-                if batch:
-                    writers[split].write_many(batch)  # a few writev calls, not one a sample
-    return {split: writer.shards for split, writer in writers.items()}
 
 
 def outcome_counts(con: Any) -> dict[str, Any]:
@@ -533,25 +444,17 @@ def filter_successes(con: Any, parts: list[Path], opts: ShardOptions) -> dict[st
     return counts
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block, as it was after. Staging and writing
-    make a few dicts and tuples per sample, none in a cycle, so every collection they
-    trigger finds nothing; they triggered ~20 ms of collections per 3,000 samples."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    opts = parse_options(ShardOptions, argv, prog="curate shard")
+    return shard(parse_options(ShardOptions, argv, prog="curate shard"))
+
+
+def shard(opts: ShardOptions, *, one_pass: bool = True) -> int:
+    """Run `curate shard` with `opts`. `one_pass=False` sends a run that could write while
+    it reads (`writes_while_reading`) through the two-pass write that every other run
+    takes, so that tests can compare the two."""
     import duckdb
 
-    from labeling.vocab_file import read_vocab, vocab_hash
+    from labeling.vocab_file import read_vocab
 
     started = time.time()
     root = DatasetRoot(opts.root)
@@ -565,13 +468,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     con = duckdb.connect()
     candidates = load_candidates(con, root, opts.val_fraction, opts.seed, opts.file_urls)
     vocab = read_vocab(root.vocab)
+    check_labels_match_vocab(candidates, root, [r["wnid"] for r in vocab])
     if candidates.num_rows == 0:
         raise UsageError(f"no kept labeled sample has a url in {root.metadata}; nothing to shard")
     with staged_dir(root.shards) as folder:
         splits: dict[str, list[ShardInfo]] | None = None
         with collector_paused():
-            if writes_while_reading(candidates, opts):
-                parts, resume, splits = write_while_reading(candidates, root, opts, folder)
+            if one_pass and writes_while_reading(candidates, opts):
+                policy = ResizePolicy(image_size=opts.image_size, resize_mode=opts.resize_mode)
+                parts, splits = write_while_reading(
+                    candidates, root.crawl, folder, policy, per_shard=opts.samples_per_shard,
+                    dedup_content=opts.dedup_content, threads=opts.threads,
+                )  # fmt: skip
+                resume = {"crawled_now": 0, "reused": 0, "parts": 0}  # nothing to crawl
             else:
                 parts, resume = fetch_images(candidates, root, opts)
         register_outcomes(con, candidates, parts)
@@ -585,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
         if splits is None:  # not a local-only run: stage everything, then write
             with collector_paused():
-                splits = write_splits(con, parts, folder, opts.samples_per_shard)
+                query = splits_query(con, parts)
+                splits = write_splits(con, query, folder, opts.samples_per_shard)
         con.execute(
             f"COPY (SELECT uid, url, status, error_message FROM outcome ORDER BY uid)"
             f" TO {sql_literal(folder / 'downloads.parquet')} (FORMAT parquet)"

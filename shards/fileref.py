@@ -1,11 +1,11 @@
 """References to image bytes on local disk, and reading them back only if nothing changed.
 
-When `curate shard` writes its tars after the dedup (any run with http(s) urls or
-`--decontaminate`, or a local run that met a copy of an image after a larger uid's copy
-was written; see `shards.build`), it
-reads a local image twice: once to hash and check it (`shards.local`, into the staging
-table), once to copy it into its tar, after the shuffle, dedup and split have run on small
-rows. Between the two reads the staging table holds a `FileRef` instead of the bytes:
+When `curate shard` writes its tars after the dedup (the two-pass write of any run with
+http(s) urls or `--decontaminate`; a local-only run reads each file once and writes it as
+it reads, see `shards.tar_write`), it reads a local image twice: once to hash and check it
+(`shards.local`, into the staging table), once to copy it into its tar, after the shuffle,
+dedup and split have run on small rows. Between the two reads the staging table holds a
+`FileRef` instead of the bytes:
 
     ref_path        string   the file, or the tar that holds the member
     ref_offset      int64    where the image bytes start in that file (0 for a plain file)

@@ -139,10 +139,17 @@ def _check_sample(
         label = json.loads(parts["json"])
     except ValueError:
         return [f"{where}: .json does not parse"]
-    for class_id, wnid in zip(label.get("class_ids", []), label.get("wnids", []), strict=False):
-        if wnids.get(int(class_id)) != wnid:
+    label_wnids = label.get("wnids") or []
+    for i, class_id in enumerate(label.get("class_ids") or []):
+        # a class the manifest lacks is a problem of its own: its wnid (null, when the
+        # labels came from another vocabulary) must not be compared with a missing one
+        if type(class_id) is not int or class_id not in wnids:
             problems.append(
-                f"{where}: class {class_id} is {wnid}, manifest says {wnids.get(class_id)}"
+                f"{where}: class {class_id!r} is not one of the manifest's {len(wnids)} classes"
+            )
+        elif i < len(label_wnids) and label_wnids[i] != wnids[class_id]:
+            problems.append(
+                f"{where}: class {class_id} is {label_wnids[i]}, manifest says {wnids[class_id]}"
             )
     if not label.get("class_ids") or len(label["class_ids"]) != len(label.get("wnids", [])):
         problems.append(f"{where}: class_ids and wnids missing or of different lengths")

@@ -179,3 +179,17 @@ def shard_order(uid: str, seed: int = 0, val_fraction: float = 0.05) -> tuple[st
     from shards.build import order_key, split_of
 
     return split_of(uid, val_fraction), order_key(uid, seed), uid
+
+
+def run_shard(argv: list[str], one_pass: bool = True) -> int:
+    """`curate shard argv` as the CLI runs it (a `UsageError` is one stderr line, exit 2),
+    with local-only runs through the one pass (`shards.tar_write.write_while_reading`) or,
+    `one_pass=False`, through the two-pass write every other run takes."""
+    from curation.errors import run_main
+    from curation.options import parse_options
+    from shards.build import ShardOptions, shard
+
+    def main(args: list[str]) -> int:
+        return shard(parse_options(ShardOptions, args, prog="curate shard"), one_pass=one_pass)
+
+    return run_main(main, argv)

@@ -11,7 +11,7 @@ import pytest
 
 from shards.fileref import FileRefReader, SourceChanged
 from shards.local import read_source
-from tests.shards.dataset import image_bytes, write_dataset, write_webdataset_tar
+from tests.shards.dataset import image_bytes, run_shard, write_dataset, write_webdataset_tar
 
 
 def test_ref_reads_back_file_and_tar_member(tmp_path: Path) -> None:
@@ -96,12 +96,10 @@ def test_shard_refuses_a_source_changed_after_hashing(
 ) -> None:
     """A file rewritten (or deleted) between the staging read and the tar write: one line,
     exit 2, no shards folder and no staged leftovers; a rerun then succeeds. The two-pass
-    write (what runs with http(s) urls, `--decontaminate`, or a misordered copy in a local
-    run) is the one that reads a file twice."""
+    write (what runs with http(s) urls or `--decontaminate`) is the one that reads a file
+    twice; the one pass reads each file once."""
     import shards.build
-    from curation.cli import main as curate
 
-    monkeypatch.setattr(shards.build, "ONE_PASS", False)
     images = tmp_path / "images"
     images.mkdir()
     for i in range(6):
@@ -121,14 +119,14 @@ def test_shard_refuses_a_source_changed_after_hashing(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(shards.build, "filter_successes", change_then_filter)
-    argv = ["shard", "--root", str(root), "--image-size", "16", "--samples-per-shard", "2"]
-    assert curate(argv) == 2
+    argv = ["--root", str(root), "--image-size", "16", "--samples-per-shard", "2"]
+    assert run_shard(argv, one_pass=False) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(victim) in err
     assert ("disappeared" if change == "removed" else "changed since") in err
     assert not (root / "shards").exists() and not list(root.glob("shards*"))
 
     monkeypatch.setattr(shards.build, "filter_successes", original)
-    assert curate(argv) == 0
+    assert run_shard(argv, one_pass=False) == 0
     counts = json.loads((root / "shards/meta.json").read_text())["counts"]
     assert counts["success"] == (5 if change == "removed" else 6)

@@ -10,8 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from shards.build import main
-from tests.shards.dataset import WNIDS, write_dataset, write_images
+from tests.shards.dataset import WNIDS, run_shard, write_dataset, write_images
 from tests.shards.test_build import check_shards, read_samples
 
 ARGV = ["--image-size", "16", "--samples-per-shard", "4", "--val-fraction", "0.25"]
@@ -45,12 +44,7 @@ def drop_wnids(root: Path) -> None:
 
 
 @pytest.mark.parametrize("one_pass", [True, False], ids=["one_pass", "two_pass"])
-def test_labels_without_wnids_make_the_same_shards(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_pass: bool
-) -> None:
-    import shards.build
-
-    monkeypatch.setattr(shards.build, "ONE_PASS", one_pass)
+def test_labels_without_wnids_make_the_same_shards(tmp_path: Path, one_pass: bool) -> None:
     names = write_images(tmp_path / "images", 10)
     urls = [(tmp_path / "images" / n).as_uri() for n in names]
     out = {}
@@ -58,7 +52,7 @@ def test_labels_without_wnids_make_the_same_shards(
         root = tmp_path / schema
         rows = write_dataset(root, urls, keep=[i != 2 for i in range(len(urls))])
         relabel(root, rows, with_wnids=schema == "old")
-        assert main(["--root", str(root), *ARGV]) == 0
+        assert run_shard(["--root", str(root), *ARGV], one_pass) == 0
         check_shards(root / "shards", rows)  # the json's wnids are the rows' (vocab order)
         files = sorted((root / "shards").iterdir())
         out[schema] = {p.name: p.read_bytes() for p in files if p.name != "meta.json"}
@@ -87,3 +81,59 @@ def test_no_vocabulary_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "run `curate build-vocab` first" in err and err.count("\n") == 1
     assert not (root / "shards").exists()
+
+
+@pytest.mark.parametrize("class_id", [2, -1])
+def test_class_id_beyond_vocab_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], class_id: int
+) -> None:
+    """Labels naming a class the vocabulary lacks (labels and vocab of different
+    build-vocab runs, or an edited vocab) are refused before anything is read or written:
+    the wnid lookup would write null into the tars, sidecars and manifest-checked json."""
+    names = write_images(tmp_path / "images", 6)
+    root = tmp_path / "data"
+    write_dataset(root, [(tmp_path / "images" / n).as_uri() for n in names])
+    drop_wnids(root)
+    path = root / "labels" / "part-0.parquet"
+    if class_id == 2:  # a vocab of classes 0 and 1: samples 2 and 5 name class 2
+        vocab = pq.read_table(root / "vocab" / "vocab.parquet")
+        pq.write_table(vocab.slice(0, 2), root / "vocab" / "vocab.parquet")
+    else:
+        import pyarrow as pa
+
+        table = pq.read_table(path)
+        ids = [[-1] if i == 3 else c for i, c in enumerate(table.column("class_ids").to_pylist())]
+        table = table.set_column(1, "class_ids", pa.array(ids, pa.list_(pa.int32())))
+        pq.write_table(table, path)
+    from curation.cli import main as curate
+
+    assert curate(["shard", "--root", str(root), "--image-size", "16"]) == 2
+    err = capsys.readouterr().err
+    classes = 2 if class_id == 2 else 3
+    assert f"labels name class_id {class_id} but " in err and err.count("\n") == 1
+    assert f"vocab.parquet has {classes} classes: run `curate build-vocab` again" in err
+    assert not (root / "shards").exists() and not list(root.glob("shards*"))
+    assert not (root / "crawl").exists()  # refused before any image was read
+
+
+def test_labels_of_another_vocab_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """labels/meta.json's vocab_hash (written by build-vocab) must be vocab.parquet's:
+    the same number of classes in another order would label every sample wrongly."""
+    from curation.cli import main as curate
+    from labeling.vocab_file import vocab_hash
+
+    names = write_images(tmp_path / "images", 6)
+    root = tmp_path / "data"
+    write_dataset(root, [(tmp_path / "images" / n).as_uri() for n in names])
+    argv = ["shard", "--root", str(root), "--image-size", "16", "--val-fraction", "0"]
+    meta = root / "labels" / "meta.json"
+    for wnids, code in ((list(reversed(WNIDS)), 2), (WNIDS, 0)):
+        meta.write_text(json.dumps({"counts": {"vocab_hash": vocab_hash(wnids)}}))
+        assert curate(argv) == code
+        err = capsys.readouterr().err
+        if code == 2:
+            assert err.count("\n") == 1 and str(meta) in err
+            assert f"vocabulary {vocab_hash(wnids)[:12]}, but " in err
+            assert f" is {vocab_hash(WNIDS)[:12]}: run `curate build-vocab` again" in err
+            assert not (root / "shards").exists() and not list(root.glob("shards*"))
+    assert json.loads((root / "shards" / "meta.json").read_text())["counts"]["success"] == 6

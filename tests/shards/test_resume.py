@@ -96,8 +96,9 @@ def test_killed_crawl_resumes_to_identical_shards(tmp_path: Path) -> None:
 
 
 def test_killed_local_run_resumes_to_identical_shards(tmp_path: Path) -> None:
-    """SIGKILL while the local images are being hashed, then again while tars are being
-    written; the rerun gives the shards of an uninterrupted run."""
+    """SIGKILL during the one pass (it hashes each file and writes it into its tar
+    together): once as its first staging part appears, once while tars are being written;
+    the rerun gives the shards of an uninterrupted run."""
     images = tmp_path / "images"
     images.mkdir()
     urls = []

@@ -88,3 +88,36 @@ def test_no_manifest_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert curate(["verify", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "manifest.json" in err
+
+
+def rewrite_member(path: Path, name: str, data: bytes) -> None:
+    """Replace tar member `name` of `path` by `data` (the other members as they were)."""
+    with tarfile.open(path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for member, old in members:
+            if member.name == name:
+                member.size, old = len(data), data
+            tar.addfile(member, io.BytesIO(old))
+
+
+@pytest.mark.parametrize("class_id", [3, -1, "0"])
+def test_class_not_in_the_manifest_is_found(
+    built: Path, capsys: pytest.CaptureFixture, class_id: object
+) -> None:
+    """A json naming a class the manifest lacks, with a null wnid (what labels of another
+    vocabulary once gave): reported as such, not matched as null == no wnid."""
+    path, info = first_train_shard(built)
+    with tarfile.open(path) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".json"))
+        label = json.loads(tar.extractfile(member).read())
+    label.update(class_ids=[*label["class_ids"], class_id], wnids=[*label["wnids"], None])
+    rewrite_member(path, member.name, json.dumps(label).encode())
+    code, lines = run_verify(built, capsys)
+    assert code == 1
+    key = member.name.split(".")[0]
+    assert f"{info['name']}: {key}: class {class_id!r} is not one of the manifest's 3 classes" in (
+        lines
+    )
+    assert f"{info['name']}: {key}: .json labels differ from the sidecar" in lines
+    assert not any("manifest says" in line for line in lines)  # class 0..2's wnids still match
