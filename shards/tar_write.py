@@ -21,7 +21,7 @@ Each sample's json holds uid, url, caption, class_ids, wnids, hashtags and weigh
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,24 +30,15 @@ from shards.crawl import ResizePolicy
 from shards.manifest import SPLITS, ShardInfo
 
 BATCH_ROWS = 256  # rows per Arrow batch streamed from DuckDB into the tar writer
-LOCAL_COLUMNS = ("uid", "url", "caption", "class_ids", "wnids", "hashtags", "weight", "split")
+LABEL_FIELDS = ("uid", "url", "caption", "class_ids", "wnids", "hashtags", "weight")
 
 
-def labeled_sample(
-    uid: str,
-    url: str,
-    caption: str,
-    class_ids: list[int] | None,
-    wnids: list[str] | None,
-    hashtags: list[str] | None,
-    weight: float | None,
-    image: Any,
-    width: int,
-    height: int,
-) -> Any:
-    """A `shards.writer.ShardSample` from a candidate's columns (nulls as [] and 1.0)."""
+def labeled_sample(labels: Sequence[Any], image: Any, width: int, height: int) -> Any:
+    """A `shards.writer.ShardSample` from a candidate's `LABEL_FIELDS` values, in that
+    order (a null list as [], a null weight as 1.0)."""
     from shards.writer import ShardSample
 
+    uid, url, caption, class_ids, wnids, hashtags, weight = labels
     return ShardSample(
         uid=uid,
         url=url,
@@ -60,6 +51,17 @@ def labeled_sample(
         width=width,
         height=height,
     )
+
+
+def write_by_split(writers: dict[str, Any], samples: Iterable[tuple[str, Any]]) -> None:
+    """(split, sample) pairs, in order, written with one `write_many` per split: a few
+    writev calls, not one a sample."""
+    batches: dict[str, list[Any]] = {split: [] for split in writers}
+    for split, sample in samples:
+        batches[split].append(sample)
+    for split, batch in batches.items():
+        if batch:
+            writers[split].write_many(batch)
 
 
 def write_while_reading(
@@ -90,31 +92,30 @@ def write_while_reading(
 
     local = candidates.filter(pc.equal(candidates.column("source"), "file"))
     local = local.sort_by([(c, "ascending") for c in ("split", "order_key", "uid")])
-    columns = {name: local.column(name).to_pylist() for name in LOCAL_COLUMNS}
+    columns = {name: local.column(name).to_pylist() for name in (*LABEL_FIELDS, "split")}
     written: set[str] = set()  # the sha256 of every image written
+
+    def first_copy(sha256: str) -> bool:
+        """False for a copy of an image written before it: the dedup drops it."""
+        if not dedup_content:
+            return True
+        if sha256 in written:
+            return False
+        written.add(sha256)
+        return True
 
     with ExitStack() as stack:
         writers = {s: stack.enter_context(ShardWriter(folder, s, per_shard)) for s in SPLITS}
 
         def write(successes: list[tuple[int, dict[str, Any], Any]]) -> None:
-            """Write one task's successes (a few splits' worth at most), one batch per split."""
-            batches: dict[str, list[Any]] = {s: [] for s in SPLITS}
+            """Write one task's successes (a few splits' worth at most)."""
+            samples = []
             for i, row, image in successes:
-                if dedup_content:
-                    if row["sha256"] in written:
-                        continue  # a copy of an image written before it: the dedup drops it
-                    written.add(row["sha256"])
-                batches[columns["split"][i]].append(
-                    labeled_sample(
-                        *(columns[name][i] for name in LOCAL_COLUMNS[:-1]),
-                        image=image,
-                        width=row["width"],
-                        height=row["height"],
-                    )
-                )
-            for split, batch in batches.items():
-                if batch:
-                    writers[split].write_many(batch)
+                if first_copy(row["sha256"]):
+                    labels = [columns[f][i] for f in LABEL_FIELDS]
+                    sample = labeled_sample(labels, image, row["width"], row["height"])
+                    samples.append((columns["split"][i], sample))
+            write_by_split(writers, samples)
 
         parts = read_local_images(
             columns["uid"], columns["url"], crawl_dir, policy, threads=threads, consume=write
@@ -157,19 +158,12 @@ def write_splits(con: Any, query: str, folder: Path, per_shard: int) -> dict[str
         while pending is not None:
             rows, images = pending.result()
             pending = read_next()  # read the next batch's files while this one is written
-            samples: dict[str, list[Any]] = {s: [] for s in SPLITS}
+            samples = []
             for row, image in zip(rows, images, strict=True):
-                samples[row["split"]].append(
-                    labeled_sample(
-                        *(row[name] for name in LOCAL_COLUMNS[:-1]),
-                        image=image,
-                        width=row["width"],
-                        height=row["height"],
-                    )
-                )
-            for split, batch in samples.items():
-                if batch:
-                    writers[split].write_many(batch)  # a few writev calls, not one a sample
+                labels = [row[f] for f in LABEL_FIELDS]
+                sample = labeled_sample(labels, image, row["width"], row["height"])
+                samples.append((row["split"], sample))
+            write_by_split(writers, samples)
     return {split: writer.shards for split, writer in writers.items()}
 
 
