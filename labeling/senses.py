@@ -13,7 +13,8 @@ photographs); `SENSE_RULES` names them:
   the tractor name products one photographs. Among the visual senses (lexname in
   `visual`), take the one whose lemma has the highest tagged frequency (`Lemma.count()`,
   SemCor counts shipped with WordNet 3.0; a sense found only through the word's singular,
-  eye.n.01 for `#eyes`, counts the singular's uses); ties, which for most rare words are
+  eye.n.01 for `#eyes`, counts the singular's uses, on the plural's scale when the plural
+  is a word of its own: see below); ties, which for most rare words are
   0 against 0, go to the more depictable lexicographer file by `LEXNAME_PREFERENCE`
   (animal > artifact > food > plant > object > person > location > phenomenon >
   substance > body), then to a kind of physical thing (`is_physical_kind`), then to the
@@ -67,6 +68,21 @@ photographs); `SENSE_RULES` names them:
   their visual sense. noun.Tops senses never count as dominant (`#food`: food.n.01, the
   category, 29, against the dish's 0). ImageNet lemmas this rule costs (bench
   mapping_accuracy): `rule` (the ruler), `vacuum` (the cleaner), `fig` (the fruit).
+  Plurals (`plural_scale`): when a written plural names a visual sense of its own
+  (WordNet lists `glasses` in spectacles.n.01, `shorts` in short_pants.n.01), that sense's
+  count is of the plural alone, while the singular's counts hold both numbers; so in every
+  sense that does not name the plural, the singular's uses (tagged count and concept uses)
+  go on the plural's scale: divided by `PLURAL_SHARE` (4: about one noun token in four is
+  plural) and rounded down to whole uses, and none for a substance (`is_substance`: a kind
+  of matter outside noun.food has no plural). `#glasses` is the spectacles (4 uses) rather
+  than the drinking glass (12 // 4) or the material (none), `#shorts` the short pants (0
+  against the baseball position's 3 // 4; then breadth), `#sweats` the sweat suit rather
+  than perspiration, while `#teeth` stays the tooth (38 // 4 against dentition.n.02's 0),
+  `#rails` the railing (5 // 4 against track.n.09's 0) and `#pants` the trousers (0 = 0
+  against bloomers; concept uses 11 // 4 against 0). A plural that names no visual sense
+  (`#eyes`: eyes.n.01 is an opinion) keeps the singular's counts as they are. Costs (bench
+  openclipart, 675 plural lemmas): `#knuckles` the brass knuckles (3 // 4 = 0 against 0,
+  then artifact before body), `#weeds` the widow's weeds, `#colors` the flag.
 - `first_visual`: the same, but WordNet's order instead of counts and preference.
 - `first`: WordNet's first noun sense, whatever it is.
 
@@ -118,6 +134,13 @@ VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
 
 # The usage domain of brand names that WordNet capitalises but that name products.
 TRADEMARK = "trademark.n.02"
+
+# A singular's SemCor uses per use of its plural, the scale of a written plural's own counts
+# (`plural_scale`): about one noun token in four in running English is plural.
+PLURAL_SHARE = 4
+
+# Mass nouns lie below it through hypernym pointers (`is_substance`).
+MATTER = "matter.n.03"
 
 # Kinds of physical things lie below it through hypernym pointers alone (`is_physical_kind`).
 PHYSICAL = "physical_entity.n.01"
@@ -206,6 +229,72 @@ def tagged_count(synset: Any, lemma: str) -> int:
     if not any(n.casefold() == folded for n in synset.lemma_names()):
         return sum(_count_of_name(synset, base) for base in noun_bases(lemma))
     return _count_of_name(synset, lemma)
+
+
+def names_lemma(synset: Any, lemma: str) -> bool:
+    """True when `synset` has a lemma named `lemma` (up to case)."""
+    folded = lemma.casefold()
+    return any(n.casefold() == folded for n in synset.lemma_names())
+
+
+# (synset, a number of the singular's uses in it) -> that number on the plural's scale
+PluralScale = Callable[[Any, int], int]
+
+
+def _as_counted(synset: Any, number: int) -> int:
+    return number
+
+
+def plural_scale(senses: list[Any], lemma: str, visual: Callable[[Any], bool]) -> PluralScale:
+    """How `frequent_visual` weighs counts among `senses` of `lemma` (module docstring): when
+    `lemma` is a plural (`noun_bases`) that names one of its visual, non-proper-name senses
+    itself (`glasses`: spectacles.n.01), a number counted through the singular (tagged
+    count, concept uses) in a sense that does not name `lemma` goes on the written plural's
+    scale: divided by `PLURAL_SHARE` and rounded down, none for a substance
+    (`is_substance`). Otherwise, and for the senses naming `lemma`, numbers stay as they
+    are (`#eyes`: no visual sense is named `eyes`, eye.n.01 counts its 263 uses)."""
+    lexicalised = bool(noun_bases(lemma)) and any(
+        visual(s) and names_lemma(s, lemma) for s in common_senses(senses, lemma)
+    )
+    if not lexicalised:
+        return _as_counted
+
+    def scale(synset: Any, number: int) -> int:
+        if names_lemma(synset, lemma):
+            return number
+        return 0 if is_substance(synset) else number // PLURAL_SHARE
+
+    return scale
+
+
+def is_substance(synset: Any) -> bool:
+    """True when `synset` (NLTK's or a record) is a kind of `MATTER` (through hypernym
+    pointers alone) not filed under noun.food: a mass noun, which a written plural does not
+    name (glass.n.01, perspiration.n.01, oxygen.n.01). Foods are matter too but are counted
+    (`#eggs`, `#apples`)."""
+    return synset.lexname() != "noun.food" and synset.offset() in _matter_offsets()
+
+
+@functools.cache
+def _matter_offsets() -> frozenset[int]:
+    """Offsets of `MATTER` and of every synset below it through `@` pointers, from the
+    process's reader (`labeling.wordnet.wordnet()`); one pass over the noun index."""
+    from labeling.noun_index import noun_index
+    from labeling.wordnet import wordnet
+
+    wn = wordnet()
+    records = noun_index(wn).records
+    children: dict[int, list[int]] = {}
+    for offset, record in records.items():
+        for parent in record.kind_of:
+            children.setdefault(parent, []).append(offset)
+    found, todo = set(), [wn.synset(MATTER).offset()]
+    while todo:
+        offset = todo.pop()
+        if offset not in found:
+            found.add(offset)
+            todo.extend(children.get(offset, ()))
+    return frozenset(found)
 
 
 def _count_of_name(synset: Any, lemma: str) -> int:
@@ -309,11 +398,16 @@ def non_visual_dominant(
     pool = [s for s in common if s.lexname() != "noun.Tops"]
     if not pool:
         return None
-    top = max(pool, key=lambda s: tagged_count(s, lemma))  # max keeps the first on a tie
+    scale = plural_scale(common, lemma, visual)
+
+    def count(synset: Any) -> int:
+        return scale(synset, tagged_count(synset, lemma))
+
+    top = max(pool, key=count)  # max keeps the first on a tie
     if visual(top):
         return None
-    visual_uses = sum(tagged_count(s, lemma) for s in visual_senses)
-    return top if tagged_count(top, lemma) >= ratio * (visual_uses + 1) else None
+    visual_uses = sum(count(s) for s in visual_senses)
+    return top if count(top) >= ratio * (visual_uses + 1) else None
 
 
 SENSE_RULES: dict[str, SenseRule] = {
@@ -339,15 +433,23 @@ def visual_candidates(
     `weakly_visual` senses behind the others unless they outweigh the best of them
     `weak_dominance` times (0 turns it off)."""
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
+    scale = plural_scale(senses, lemma, visual)
+
+    def count(synset: Any) -> int:
+        return scale(synset, tagged_count(synset, lemma))
+
+    def plural_uses(synset: Any) -> int:
+        return scale(synset, (uses or concept_uses)(synset))
+
     if len(pool) > 1:
         # (count, lexname rank, WordNet order); the tie-breaks only decide among equal
         # (count, rank), so they are computed only there (a walk down the hyponyms each)
-        keys = [(-tagged_count(s, lemma), _RANK.get(s.lexname(), len(_RANK))) for s in pool]
+        keys = [(-count(s), _RANK.get(s.lexname(), len(_RANK))) for s in pool]
         tied = {k for k in keys if keys.count(k) > 1}
         ranked = [
             s
             for *_, s in sorted(
-                (*k, *(tie_key(s, breadth, uses, physical) if k in tied else _NO_TIE), i, s)
+                (*k, *(tie_key(s, breadth, plural_uses, physical) if k in tied else _NO_TIE), i, s)
                 for i, (k, s) in enumerate(zip(keys, pool, strict=True))
             )
         ]
@@ -359,8 +461,8 @@ def visual_candidates(
     strong = [s for s in ranked if not weakly_visual(s)]
     if not strong:
         return ranked
-    weak_uses = sum(tagged_count(s, lemma) for s in weak)
-    if weak_uses >= weak_dominance * (tagged_count(strong[0], lemma) + 1):
+    weak_uses = sum(count(s) for s in weak)
+    if weak_uses >= weak_dominance * (count(strong[0]) + 1):
         return ranked
     return strong + weak
 
