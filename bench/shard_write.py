@@ -18,7 +18,7 @@ caption, held in memory. Rows:
   in this process over the same samples as file:// urls at the target size
   (`--image-size 256`): local-only, so it reads each file once, hashes it for the content
   dedup, walks its JPEG markers and writes it into its tar in the same pass
-  (`shards.build.write_while_reading`); best of `--repeats`, ratio against the row above
+  (`shards.tar_write.write_while_reading`); best of `--repeats`, ratio against the row above
   (same samples, same number of runs; until 2026-11 it was against the first row, the
   best of 15 runs over 600 samples, which a best of 3 over 3000 could not match for
   noise alone). The per-pair ratios are printed too;
