@@ -68,21 +68,23 @@ photographs); `SENSE_RULES` names them:
   their visual sense. noun.Tops senses never count as dominant (`#food`: food.n.01, the
   category, 29, against the dish's 0). ImageNet lemmas this rule costs (bench
   mapping_accuracy): `rule` (the ruler), `vacuum` (the cleaner), `fig` (the fruit).
-  Plurals (`plural_scale`): when a written plural names a visual sense of its own
-  (WordNet lists `glasses` in spectacles.n.01, `shorts` in short_pants.n.01), that sense's
-  count is of the plural alone, while the singular's counts hold both numbers; so in every
-  sense that does not name the plural, the singular's uses (tagged count and concept uses)
-  go on the plural's scale: divided by `PLURAL_SHARE` (4: about one noun token in four is
-  plural) and rounded down to whole uses, and none for a substance (`is_substance`: a kind
-  of matter outside noun.food has no plural). `#glasses` is the spectacles (4 uses) rather
-  than the drinking glass (12 // 4) or the material (none), `#shorts` the short pants (0
-  against the baseball position's 3 // 4; then breadth), `#sweats` the sweat suit rather
-  than perspiration, while `#teeth` stays the tooth (38 // 4 against dentition.n.02's 0),
-  `#rails` the railing (5 // 4 against track.n.09's 0) and `#pants` the trousers (0 = 0
-  against bloomers; concept uses 11 // 4 against 0). A plural that names no visual sense
-  (`#eyes`: eyes.n.01 is an opinion) keeps the singular's counts as they are. Costs (bench
-  openclipart, 675 plural lemmas): `#knuckles` the brass knuckles (3 // 4 = 0 against 0,
-  then artifact before body), `#weeds` the widow's weeds, `#colors` the flag.
+  Plurals (`plural_scale`): when a written plural names a visual sense of its own (WordNet
+  lists `glasses` in spectacles.n.01, `shorts` in short_pants.n.01), that sense's count is
+  of the plural alone, while the singular's counts hold both numbers; so in every sense that
+  does not name the plural, the singular's uses (tagged count and concept uses) go on the
+  plural's scale: divided by `PLURAL_SHARE` (4, a round estimate of the noun tokens per
+  plural token in running English) and rounded down to whole uses, and none for a substance
+  (`is_substance`: a kind of matter outside noun.food has no plural). `#glasses` is the
+  spectacles (4 uses) rather than the drinking glass (12 // 4) or the material (none),
+  `#shorts` the short pants (0 against the baseball position's 3 // 4; then breadth),
+  `#sweats` the sweat suit rather than perspiration, while `#teeth` stays the tooth (38 // 4
+  against dentition.n.02's 0), `#rails` the railing (5 // 4 against track.n.09's 0) and
+  `#pants` the trousers (0 = 0 against bloomers; concept uses 11 // 4 against 0). A plural
+  that names no visual sense (`#eyes`: eyes.n.01 is an opinion) keeps the singular's counts
+  as they are. Of WordNet's 675 plural lemmas 31 change (ImageNet gains `#hooks`); costs:
+  `#knuckles` the brass knuckles (3 // 4 = 0 against 0, then artifact before body), `#weeds`
+  the widow's weeds, `#colors` the flag (the attribute's uses, scaled, no longer outweigh
+  it).
 - `first_visual`: the same, but WordNet's order instead of counts and preference.
 - `first`: WordNet's first noun sense, whatever it is.
 
@@ -136,7 +138,9 @@ VISUAL_ANCESTORS = frozenset({"object.n.01", "sign.n.02", "visual_signal.n.01"})
 TRADEMARK = "trademark.n.02"
 
 # A singular's SemCor uses per use of its plural, the scale of a written plural's own counts
-# (`plural_scale`): about one noun token in four in running English is plural.
+# (`plural_scale`): a round estimate, about one noun token in four in running English is
+# plural. The pins (tests/labeling/test_senses_plurals.py) hold for 4 and 5: 3 sends
+# `#shorts` to the baseball position (3 // 3), 6 `#rails` to the bird (5 // 6 = 0).
 PLURAL_SHARE = 4
 
 # Mass nouns lie below it through hypernym pointers (`is_substance`).
@@ -222,7 +226,8 @@ def tagged_count(synset: Any, lemma: str) -> int:
     When `synset` has no lemma named `lemma` (it is a sense of one of the word's base forms:
     `wn.synsets("eyes", "n")` holds eye.n.01 through `eye`), the counts of those base
     forms (`noun_bases`) in `synset`: `#eyes` is the organ (263 uses of `eye`), not the
-    eye of a needle (0) that a count of the written plural would tie with it.
+    eye of a needle (0) that a count of the written plural would tie with it. The sense rule
+    puts these on the plural's scale when the plural names a visual sense (`plural_scale`).
 
     `synset` is NLTK's or a `labeling.noun_index.NounRecord` (which knows its counts)."""
     folded = lemma.casefold()
