@@ -9,6 +9,14 @@ import pytest
 
 
 @pytest.fixture(scope="session")
+def wn():
+    """NLTK's WordNet 3.0 reader, loaded once."""
+    from labeling.wordnet import wordnet
+
+    return wordnet()
+
+
+@pytest.fixture(scope="session")
 def mapper():
     from labeling.mapper import HashtagMapper
 

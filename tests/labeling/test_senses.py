@@ -10,12 +10,6 @@ from labeling.senses import (
     tagged_count,
     visual_candidates,
 )
-from labeling.wordnet import wordnet
-
-
-@pytest.fixture(scope="module")
-def wn():
-    return wordnet()
 
 
 def _visual(synset):

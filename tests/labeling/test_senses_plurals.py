@@ -15,12 +15,6 @@ from labeling.senses import (
     plural_scale,
     tagged_count,
 )
-from labeling.wordnet import wordnet
-
-
-@pytest.fixture(scope="module")
-def wn():
-    return wordnet()
 
 
 @pytest.mark.parametrize(

@@ -19,12 +19,6 @@ from labeling.senses import (
     tagged_count,
     tie_key,
 )
-from labeling.wordnet import wordnet
-
-
-@pytest.fixture(scope="module")
-def wn():
-    return wordnet()
 
 
 @pytest.mark.parametrize(
