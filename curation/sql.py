@@ -67,20 +67,21 @@ def labels_with_wnids(labels: str, vocab: str) -> str:
 
     A list index, not a join: the class's wnid is element class_id + 1 of the vocabulary's
     wnids in class_id order, checked to be 0..K-1, and every class id of a row to be in
-    [0, K) (a list index past the end is null, a negative one counts from the end; labels
-    and vocab of different build-vocab runs give both). Either check fails with `error()`,
-    raised only when a query reads `wnids`. A stored `wnids` column (older label files) is
-    replaced.
+    [0, K) and not null (a list index past the end is null, a negative one counts from the
+    end; labels and vocab of different build-vocab runs give both). Either check fails with
+    `error()`, raised only when a query reads `wnids`. A stored `wnids` column (older label
+    files) is replaced.
     """
-    outside = "list_filter(l.class_ids, lambda c: c < 0 OR c >= w.k)"
+    outside = "list_filter(l.class_ids, lambda c: c IS NULL OR c < 0 OR c >= w.k)"
     return f"""(
         SELECT l.*,
                CASE WHEN NOT w.dense
                     THEN error('vocab.parquet: class_id must run 0..K-1 without gaps')
                     WHEN len({outside}) > 0
-                    THEN error('labels: uid ' || l.uid || ' names class_id '
-                               || {outside}[1] || ' but vocab.parquet has ' || w.k
-                               || ' classes: run `curate build-vocab` again')
+                    THEN error(concat('labels: uid ', coalesce(l.uid, 'null'),
+                                      ' names class_id ', coalesce({outside}[1]::VARCHAR, 'null'),
+                                      ' but vocab.parquet has ', w.k,
+                                      ' classes: run `curate build-vocab` again'))
                     ELSE list_transform(l.class_ids, lambda c: w.wnids[c + 1]) END
                    AS wnids
         FROM (SELECT COLUMNS(lambda c: c != 'wnids') FROM {labels}) AS l,

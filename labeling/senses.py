@@ -81,7 +81,8 @@ photographs); `SENSE_RULES` names them:
   against dentition.n.02's 0), `#rails` the railing (5 // 4 against track.n.09's 0) and
   `#pants` the trousers (0 = 0 against bloomers; concept uses 11 // 4 against 0). A plural
   that names no visual sense (`#eyes`: eyes.n.01 is an opinion) keeps the singular's counts
-  as they are. Of WordNet's 675 plural lemmas 31 change (ImageNet gains `#hooks`); costs:
+  as they are. Of about 700 lower-case plural noun lemmas of WordNet some 30 change
+  (ImageNet gains `#hooks`); costs:
   `#knuckles` the brass knuckles (3 // 4 = 0 against 0, then artifact before body), `#weeds`
   the widow's weeds, `#colors` the flag (the attribute's uses, scaled, no longer outweigh
   it).
@@ -140,7 +141,8 @@ TRADEMARK = "trademark.n.02"
 # A singular's SemCor uses per use of its plural, the scale of a written plural's own counts
 # (`plural_scale`): a round estimate, about one noun token in four in running English is
 # plural. The pins (tests/labeling/test_senses_plurals.py) hold for 4 and 5: 3 sends
-# `#shorts` to the baseball position (3 // 3), 6 `#rails` to the bird (5 // 6 = 0).
+# `#shorts` to the baseball position (3 // 3), `#cows` to cow.n.01 and `#eggs` to egg.n.01,
+# 6 `#rails` to the bird (5 // 6 = 0).
 PLURAL_SHARE = 4
 
 # Mass nouns lie below it through hypernym pointers (`is_substance`).

@@ -54,6 +54,7 @@ pure function of its rows and the unchanged source files.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -244,15 +245,15 @@ def check_labels_match_vocab(candidates: Any, root: DatasetRoot, wnids: list[str
     K classes `wnids`: a class id outside [0, K) (it has no wnid: the lookup would write
     null), or labels/meta.json's `counts.vocab_hash`, when there is one, not that of
     `wnids`. Both happen when labels and vocab come from different `curate build-vocab`
-    runs, or when either was edited."""
-    import json
-
+    runs, or when either was edited. A null class id is refused too (no class at all)."""
     import pyarrow.compute as pc
 
     vocab = root.vocab / "vocab.parquet"
     again = "run `curate build-vocab` again"
     ids = pc.list_flatten(candidates.column("class_ids"))
-    if len(ids) and ids.null_count < len(ids):
+    if ids.null_count:
+        raise UsageError(f"labels name a null class_id (labels/part-*.parquet): {again}")
+    if len(ids):
         low, high = pc.min_max(ids).values()
         bad = low.as_py() if low.as_py() < 0 else high.as_py()
         if not 0 <= bad < len(wnids):
@@ -454,8 +455,6 @@ def shard(opts: ShardOptions, *, one_pass: bool = True) -> int:
     takes, so that tests can compare the two."""
     import duckdb
 
-    from labeling.vocab_file import read_vocab
-
     started = time.time()
     root = DatasetRoot(opts.root)
     remove_dead_staging(root.shards)
@@ -465,7 +464,16 @@ def shard(opts: ShardOptions, *, one_pass: bool = True) -> int:
         counts = reshard(root.shards, opts.reshard, config=opts, started=started)
         print(f"resharded {counts['samples']} samples into {counts['shards']} -> {root.shards}")
         return 0
-    con = duckdb.connect()
+    with duckdb.connect() as con:  # closed however the run ends
+        return write_shards(con, opts, root, started, one_pass=one_pass)
+
+
+def write_shards(
+    con: Any, opts: ShardOptions, root: DatasetRoot, started: float, *, one_pass: bool
+) -> int:
+    """`shard`'s run after the set-up, on the DuckDB connection `con`."""
+    from labeling.vocab_file import read_vocab
+
     candidates = load_candidates(con, root, opts.val_fraction, opts.seed, opts.file_urls)
     vocab = read_vocab(root.vocab)
     check_labels_match_vocab(candidates, root, [r["wnid"] for r in vocab])

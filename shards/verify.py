@@ -151,7 +151,7 @@ def _check_sample(
             problems.append(
                 f"{where}: class {class_id} is {label_wnids[i]}, manifest says {wnids[class_id]}"
             )
-    if not label.get("class_ids") or len(label["class_ids"]) != len(label.get("wnids", [])):
+    if not label.get("class_ids") or len(label["class_ids"]) != len(label_wnids):
         problems.append(f"{where}: class_ids and wnids missing or of different lengths")
     if label.get("uid") != key:
         problems.append(f"{where}: .json uid is {label.get('uid')!r}")

@@ -160,3 +160,18 @@ def test_labels_view_refuses_a_class_id_beyond_the_vocab(tmp_path, capsys):
         count = "SELECT count(*) FROM labels"
         assert curate(["sql", "--root", str(root), "--format", "csv", count]) == 0
         assert capsys.readouterr().out.splitlines() == ["count_star()", "2"]
+    # a null class id, and a null uid (the message must not turn null and pass silently)
+    cases = ((["a", "b"], [[0, 1], [1, None]], "uid b names class_id null"),
+             ([None, "b"], [[0, 5], [1]], "uid null names class_id 5"))  # fmt: skip
+    for uids, ids, named in cases:
+        pq.write_table(
+            pa.table({"uid": pa.array(uids, pa.string()),
+                      "class_ids": pa.array(ids, pa.list_(pa.int32())),
+                      "hashtags": [["dog"], ["cat"]], "keep": [True, True],
+                      "weight": pa.array([1.0, 1.0], pa.float32())}),
+            root / "labels" / "part-00000.parquet",
+        )  # fmt: skip
+        capsys.readouterr()
+        assert curate(["sql", "--root", str(root), "SELECT uid, wnids FROM labels"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and named in err

@@ -83,9 +83,9 @@ def test_no_vocabulary_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert not (root / "shards").exists()
 
 
-@pytest.mark.parametrize("class_id", [2, -1])
+@pytest.mark.parametrize("class_id", [2, -1, None])
 def test_class_id_beyond_vocab_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], class_id: int
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], class_id: int | None
 ) -> None:
     """Labels naming a class the vocabulary lacks (labels and vocab of different
     build-vocab runs, or an edited vocab) are refused before anything is read or written:
@@ -102,16 +102,22 @@ def test_class_id_beyond_vocab_exits_2(
         import pyarrow as pa
 
         table = pq.read_table(path)
-        ids = [[-1] if i == 3 else c for i, c in enumerate(table.column("class_ids").to_pylist())]
+        ids = [
+            [class_id] if i == 3 else c for i, c in enumerate(table.column("class_ids").to_pylist())
+        ]
         table = table.set_column(1, "class_ids", pa.array(ids, pa.list_(pa.int32())))
         pq.write_table(table, path)
     from curation.cli import main as curate
 
     assert curate(["shard", "--root", str(root), "--image-size", "16"]) == 2
     err = capsys.readouterr().err
-    classes = 2 if class_id == 2 else 3
-    assert f"labels name class_id {class_id} but " in err and err.count("\n") == 1
-    assert f"vocab.parquet has {classes} classes: run `curate build-vocab` again" in err
+    assert err.count("\n") == 1 and "run `curate build-vocab` again" in err
+    if class_id is None:  # no class at all: it would fail when the json is written
+        assert "labels name a null class_id" in err
+    else:
+        classes = 2 if class_id == 2 else 3
+        assert f"labels name class_id {class_id} but " in err
+        assert f"vocab.parquet has {classes} classes" in err
     assert not (root / "shards").exists() and not list(root.glob("shards*"))
     assert not (root / "crawl").exists()  # refused before any image was read
 

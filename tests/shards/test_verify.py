@@ -121,3 +121,17 @@ def test_class_not_in_the_manifest_is_found(
     )
     assert f"{info['name']}: {key}: .json labels differ from the sidecar" in lines
     assert not any("manifest says" in line for line in lines)  # class 0..2's wnids still match
+
+
+def test_null_wnids_are_a_problem_line(built: Path, capsys: pytest.CaptureFixture) -> None:
+    """A json whose `wnids` is null (not a list): a problem line and exit 1, no traceback."""
+    path, info = first_train_shard(built)
+    with tarfile.open(path) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".json"))
+        label = json.loads(tar.extractfile(member).read())
+    label["wnids"] = None
+    rewrite_member(path, member.name, json.dumps(label).encode())
+    code, lines = run_verify(built, capsys)
+    key = member.name.split(".")[0]
+    assert code == 1
+    assert f"{info['name']}: {key}: class_ids and wnids missing or of different lengths" in lines
