@@ -245,7 +245,9 @@ def check_labels_match_vocab(candidates: Any, root: DatasetRoot, wnids: list[str
     K classes `wnids`: a class id outside [0, K) (it has no wnid: the lookup would write
     null), or labels/meta.json's `counts.vocab_hash`, when there is one, not that of
     `wnids`. Both happen when labels and vocab come from different `curate build-vocab`
-    runs, or when either was edited. A null class id is refused too (no class at all)."""
+    runs, or when either was edited. A null class id is refused too (no class at all).
+    The ids checked are those of `candidates`, the rows this run shards (kept, with a url);
+    `curate sql`'s `labels` view checks every row it reads."""
     import pyarrow.compute as pc
 
     vocab = root.vocab / "vocab.parquet"
