@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -168,14 +169,20 @@ def test_in_order():
     assert in_order(pa.array(["a", "a", "b"])) and not in_order(pa.array(["a", "c", "b"]))
 
 
+def _start_killable_run(tmp_path: Path, captions: list, row_group: int) -> tuple[Path, Any]:
+    """The same metadata under tmp_path/killed and tmp_path/clean; `build-vocab` started on
+    the first in a child process (to be killed). Returns (killed root, the child)."""
+    for name in ("killed", "clean"):
+        write_parts(tmp_path / name, captions, files=2, row_group=row_group)
+    killed = tmp_path / "killed"
+    code = f"from labeling.build_vocab import main; main(['--root', {str(killed)!r}])"
+    return killed, subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+
+
 def test_killed_run_then_rerun_equals_clean_run(tmp_path, mapper):
     """SIGKILL mid-run leaves no output; a rerun gives what an uninterrupted run gives."""
     captions = corpus(20_000, seed=1)
-    for name in ("killed", "clean"):
-        write_parts(tmp_path / name, captions, files=2, row_group=1000)
-    killed = tmp_path / "killed"
-    code = f"from labeling.build_vocab import main; main(['--root', {str(killed)!r}])"
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    killed, child = _start_killable_run(tmp_path, captions, row_group=1000)
     spill = killed / f".duckdb-tmp-build-vocab-{child.pid}" / "pairs"
     deadline = time.time() + 60
     while not spill.exists() and time.time() < deadline:  # the scan has begun
@@ -214,11 +221,7 @@ def test_workers_die_with_a_killed_parent_and_a_rerun_with_other_options_is_clea
     """SIGKILL while the scan workers run: they are gone within seconds, their run's spill
     folder is removed by the next run, which (with another --cap) equals a clean run."""
     captions = corpus(20_000, seed=2)
-    for name in ("killed", "clean"):
-        write_parts(tmp_path / name, captions, files=2, row_group=500)
-    killed = tmp_path / "killed"
-    code = f"from labeling.build_vocab import main; main(['--root', {str(killed)!r}])"
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    killed, child = _start_killable_run(tmp_path, captions, row_group=500)
     spill = killed / f".duckdb-tmp-build-vocab-{child.pid}"
     workers: set[int] = set()
     deadline = time.time() + 60
