@@ -17,6 +17,19 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    d. segmentation of the concatenation into WordNet words (fewest pieces, then the
       longest pieces); the head is the last noun piece, or the last noun before `of`
       (`blackdog` -> dog, `cupofcoffee` -> cup).
+   Base choice (`base`), in a-c and for caption words: a written form that is no lemma can
+   be an inflection of several nouns (`noun_bases`: WordNet's exception list, then its
+   suffix rules, as WordNet's `morphstr` reads them; NLTK's morphy stops at the list).
+   A base whose noun senses are all proper names loses (`saxes` is sax, not Saxe, i.e.
+   Saxony); for a form of the exception list, the list's first base and the suffix rules'
+   bases compete by the SemCor uses of the word (its tagged counts over its noun senses),
+   a tie to the suffix rule's, the regular reading (`syringes` is syringe, not syrinx, the
+   bird's vocal organ, 0 uses each; `synapses` synapse, not synapsis; `pelves` pelvis, 1
+   use to pelf's 0); otherwise morphy's order (`crosses` stays crosse). Of the ~57k plural
+   and exception forms of WordNet's one-word nouns 17 change as tags: ImageNet's `saxes`
+   and `syringes`, `synapses`, `frijoles` (the food, not the plant), `fortes` (forte, not
+   fort), `bunches` (Bunche the diplomat, now the non-visual bunch), the rest to the same
+   synset (`axes`: axe) or between two dropped outcomes (`ellipses`, `his`).
    Nothing found: `not_noun` when WordNet knows the word as another part of speech
    (`#happy`), else `no_match`.
 5. Ambiguity rule (`sense_rule`, `labeling.senses.SENSE_RULES`): `frequent_visual`
@@ -70,6 +83,8 @@ from labeling.senses import (
     hyponym_count,
     is_physical_kind,
     is_visual,
+    names_lemma,
+    proper_name_of,
     visual_candidates,
 )
 
@@ -245,7 +260,7 @@ class HashtagMapper:
             return TagMapping(norm, None, "stoplisted")
         if not split_words(norm):
             return TagMapping(norm, None, "numeric")
-        lemma = self._wn.morphy(norm, "n")
+        lemma = self.base(norm)
         if lemma is None:
             known = any(self._morphs(norm, pos) for pos in "nvar")
             return TagMapping(norm, None, "not_noun" if known else "no_match")
@@ -339,7 +354,7 @@ class HashtagMapper:
     def _resolve(self, words: list[str]) -> str | None:
         """The noun lemma a tag's words name (rules 4a-4d), or None."""
         if len(words) > 1:
-            lemma = self._wn.morphy("_".join(words), "n")
+            lemma = self.base("_".join(words))
             if lemma is not None:
                 return lemma
         joined = "".join(words)
@@ -358,9 +373,45 @@ class HashtagMapper:
             return self._noun_keys[text]
         hit = self._nouns_of.get(text, False)
         if hit is False:
-            base = next(iter(self._morphs(text, "n")), None)  # == wn.morphy(text, "n")
+            base = self.base(text)
             hit = self._nouns_of[text] = base if base is not None else self._plural_key(text)
         return hit
+
+    def base(self, form: str) -> str | None:
+        """The noun lemma a written `form` is (rule 4's base choice), or None: `form` itself
+        when it is a noun lemma; else, of `noun_bases(form)`, a base whose noun senses are not
+        all proper names before one whose are (`saxes` -> sax: saxe names only Saxony and
+        the marshal); for a form of WordNet's exception list, its first listed base (what
+        morphy answers) or a suffix rule's base, whichever has more SemCor uses of the word,
+        a tie to the suffix rule's (`syringes` -> syringe, 0 uses each, rather than syrinx;
+        `pelves` -> pelvis, 1 use to pelf's 0; `bases` stays base: basis is listed second);
+        then morphy's order."""
+        bases = self.noun_bases(form)
+        if len(bases) < 2 or bases[0] == form:
+            return bases[0] if bases else None
+        listed = self._wn._exception_map["n"].get(form)
+        if listed is not None:  # the list's first base and the rules' bases
+            bases = [b for b in bases if b == bases[0] or b not in listed]
+        return min(bases, key=lambda b: self._base_key(b, listed, bases.index(b)))
+
+    def _base_key(self, base: str, listed: list[str] | None, order: int) -> tuple:
+        """`base`'s sort key among a form's bases (`base`), smallest first."""
+        senses = [r for r in self._nouns.senses(base) if names_lemma(r, base)]
+        proper = all(proper_name_of(r, base) for r in senses)
+        if listed is None:
+            return (proper, 0, False, order)
+        return (proper, -sum(r.tagged_count(base) for r in senses), base in listed, order)
+
+    def noun_bases(self, form: str) -> list[str]:
+        """Every noun lemma `form` can be an inflection of, in morphy's order: `form` itself
+        when it is one, the exception list's bases (NLTK's `_morphy` stops there: `syringes`
+        -> syrinx), then the suffix rules' bases (as WordNet's own `morphstr` goes on to
+        them: syringe); `saxes` -> saxe, sax; `axes` -> ax, axis, axe."""
+        found = self._morphs(form, "n")
+        if form in self._exceptions:
+            rules = self._wn._morphy(form, "n", check_exceptions=False)
+            found = [*found, *(b for b in rules if b not in found)]
+        return found
 
     def _morphs(self, form: str, pos: str) -> list[str]:
         """NLTK's `_morphy(form, pos)` (the lemmas `form` can be an inflection of), with a

@@ -229,3 +229,37 @@ def test_suffix_stripping_by_length_equals_trying_every_suffix():
     assert all(_without_suffix(t) == every_suffix(t) for t in texts)
     assert sum(len(every_suffix(t)) > 1 for t in texts) > 1000  # several suffixes at once
     assert _without_suffix("dogsofinstagram") == ["dogs", "dogsofin", "dogsofinsta"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "bases", "canonical", "wnid"),
+    [
+        # saxe names only proper nouns (Saxony, the marshal): the instrument
+        ("saxes", ["saxe", "sax"], "sax", "n04141076"),  # sax.n.02 (ImageNet's class 776)
+        # the exception list's syrinx against the suffix rule's syringe, 0 uses each: the rule's
+        ("syringes", ["syrinx", "syringe"], "syringe", "n04376876"),  # ImageNet's class 845
+        ("synapses", ["synapsis", "synapse"], "synapse", "n05473928"),
+        # the list's pelvis has a SemCor use, the rule's pelf none: the list's
+        ("pelves", ["pelvis", "pelf"], "pelvis", "n05596651"),
+        # axe (8 uses) over the list's first base ax (2), one synset; axis is listed second
+        ("axes", ["ax", "axis", "axe"], "axe", "n02764044"),
+        ("bases", ["base", "basis"], "base", "n02798290"),  # basis is listed second: unread
+        ("mice", ["mouse"], "mouse", "n02330245"),
+        ("glasses", ["glasses", "glass"], "glasses", "n04272054"),  # a lemma: itself
+    ],
+)
+def test_a_written_form_with_several_noun_bases(mapper, tag, bases, canonical, wnid):
+    assert mapper.noun_bases(tag) == bases
+    m = mapper.map(tag)
+    assert (m.canonical, m.wnid, m.reason) == (canonical, wnid, None)
+    assert mapper.map_word(tag) == m  # caption words choose the same base
+    assert mapper.map(f"{tag}ofinstagram").wnid == wnid  # and joined tags
+
+
+def test_noun_bases_add_the_suffix_rules_to_nltks_morphy(mapper, wn):
+    # NLTK stops at the exception list; the rules' bases follow it, each once
+    assert wn._morphy("syringes", "n") == ["syrinx"]
+    assert wn.morphy("saxes", "n") == "saxe"
+    assert mapper.noun_bases("dogs") == wn._morphy("dogs", "n") == ["dog"]
+    assert mapper.noun_bases("xyzzyqws") == []
+    assert mapper.base("xyzzyqws") is None
