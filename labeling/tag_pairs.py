@@ -165,6 +165,9 @@ def _results(tasks: list[ScanTask], spill: Path, workers: int) -> Iterator[tuple
     # re-imports everything, 1-3 s per worker). Workers use numpy and Arrow only (Arrow
     # re-creates its thread pools after a fork); DuckDB only in a fresh connection.
     # A dead worker raises `WorkerDied` (labeling.worker_pool).
+    from labeling.tag_kernel import warm
+
+    warm()  # compile (or load) the scanner once, here, rather than in every worker
     with forked_executor(min(workers, len(tasks))) as pool:
         results = unordered(pool, "scan hashtags", scan, tasks)
         yield None

@@ -1,4 +1,4 @@
-"""The numpy scanner against the DuckDB expression it replaces, on hostile captions."""
+"""The compiled scanner against the DuckDB expression it replaces, on hostile captions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from labeling.hashtags import extract_hashtags
-from labeling.tag_scan import is_tag_char, rows_of, scan_captions, stop_bytes, trim_runs
+from labeling.tag_scan import is_tag_char, scan_captions, trim_runs
 
 HOSTILE = [
     "#dog on the #beach",
@@ -143,30 +143,58 @@ def test_chunks_past_the_string_limit_combine_with_64_bit_offsets(monkeypatch):
     assert len(whole.rows) > 50
 
 
-@pytest.mark.parametrize("per_row", [0.2, 3.0], ids=["few", "many"])
-def test_rows_of_positions_by_either_search(per_row):
-    """Both ways of `rows_of` (a search per position, a search per string) give each
-    position's string, empty strings included."""
+def test_many_distinct_tags_grow_every_array_and_keep_first_appearance_order():
+    """60,000 distinct tags (the kernel starts with 1,024 slots per array and a 4,096-slot
+    table) in 20,000 captions, each repeated in its caption and in later captions: every
+    growth and rehash keeps the numbering, values come in order of first appearance."""
+    captions = [
+        f"#t{3 * i} #t{3 * i + 1} x #t{3 * i + 2} #t{3 * i} #t{max(3 * i - 5, 0)}"
+        for i in range(20_000)
+    ]
+    found = scan_captions(pa.array(captions, pa.string()))
+    assert found.values.to_pylist() == [f"t{k}" for k in range(60_000)]
+    assert scanned(captions[:300]) == extract_hashtags(captions[:300])
+    assert len(found.rows) == 4 * 20_000 - 1  # caption 0's 4th distinct tag is t0 again
+
+
+def test_equal_hashes_of_different_runs_are_told_apart(monkeypatch):
+    """Runs are compared byte for byte on a hash match: with every run hashed alike (a
+    multiplier of 0 leaves the FNV offset), all tags still get their own ids."""
     import numpy as np
 
-    rng = np.random.default_rng(1)
-    lengths = rng.integers(0, 12, 5000) * (rng.random(5000) < 0.8)  # 1 in 5 empty
-    offsets = np.r_[0, np.cumsum(lengths)]
-    size = int(offsets[-1])
-    positions = np.sort(rng.choice(size, int(per_row * 5000), replace=False))
-    expected = [int(np.flatnonzero(offsets <= p)[-1]) for p in positions[:300]]
-    expected = [r if offsets[r] < offsets[r + 1] else None for r in expected]
-    got = rows_of(offsets, positions)
-    assert got.dtype == np.int32 and len(got) == len(positions)
-    assert got[:300].tolist() == expected  # never an empty string
-    assert np.all((offsets[got] <= positions) & (positions < offsets[got + 1]))
+    from labeling import tag_kernel
+
+    captions = ["#ab #ba #abc", "#ba #b #ab", "#abc"]
+    expected = extract_hashtags(captions)
+    data = np.frombuffer(" ".join(captions).encode(), np.uint8)
+    offsets = np.array([0, 12, 23, 28], np.int64)
+    for prime in (tag_kernel.FNV_PRIME, np.uint64(0)):
+        monkeypatch.setattr(tag_kernel, "FNV_PRIME", prime)
+        kernel = tag_kernel.scan_bytes.py_func  # the Python source, globals read at call
+        rows, ids, starts, lengths, wide_hashes, wide = kernel(
+            data, offsets, np.ones(3, np.bool_), np.zeros(0, np.int64), tag_kernel.TAG_BYTE
+        )
+        values = [bytes(data[s : s + n]).decode() for s, n in zip(starts, lengths, strict=True)]
+        got: list[list[str]] = [[] for _ in captions]
+        for row, i in zip(rows.tolist(), ids.tolist(), strict=True):
+            got[row].append(values[i])
+        assert got == expected and values == ["ab", "ba", "abc", "b"]
+        assert len(wide_hashes) == 0 and not wide.any()
 
 
-def test_stop_bytes_is_the_byte_table():
-    import numpy as np
+def test_hash_after_non_ascii_letter_scans_again_and_only_then(monkeypatch):
+    """A `#` after a non-ASCII character is decided by RE2 (a letter blocks it, an emoji
+    does not); the batch is scanned a second time only when one is blocked."""
+    from labeling import tag_kernel
 
-    from labeling.tag_scan import TAG_BYTE
+    calls: list[int] = []
+    real = tag_kernel.scan_bytes
 
-    every = np.arange(256, dtype=np.uint8)
-    assert stop_bytes(every).tolist() == (~TAG_BYTE).tolist()
-    assert stop_bytes(every).sum() == 256 - 10 - 52 - 1 - 128
+    def counting(data, offsets, valid, blocked, table):
+        calls.append(len(blocked))
+        return real(data, offsets, valid, blocked, table)
+
+    monkeypatch.setattr(tag_kernel, "scan_bytes", counting)
+    assert scanned(["🐶#dog #cat"]) == [["dog", "cat"]] and calls == [0]
+    calls.clear()
+    assert scanned(["猫#x #y", "é#z 🐶#w"]) == [["y"], ["w"]] and calls == [0, 2]
