@@ -40,7 +40,9 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    file (animal > artifact > food > plant > ...), then to a kind of physical thing by its
    hypernyms (`senses.is_physical_kind`: `#woodenspoon` the spoon, not the booby prize),
    then to the concept with more SemCor uses under all its names and kinds
-   (`senses.concept_uses`), then to the broader sense (more synsets below it): `#sunset`
+   (`senses.concept_uses`), then to the broader sense (more synsets below it), then to
+   a thing of today over one its gloss places in the past (`senses.is_past`: `#bobsled`
+   the racing sled, not "formerly two short sleds coupled together"): `#sunset`
    is the sky phenomenon (n11473954), not the time of day; `#tiger` the cat; `#hammer`
    the hand tool, not the gun part; `#cot` the crib. Trademarks are not proper names
    (`#loafer` the shoe), and a sense reached through the tag's singular counts the

@@ -5,14 +5,17 @@ hypernym lines the visual filter climbs), which made the sense rule the mapper's
 ~100k distinct hashtags touch ~60k synsets. `NounIndex` reads the whole file in one pass
 (~82k lines, well under a second) into `NounRecord`s that offer exactly what
 `labeling.senses` needs from a synset: `offset()`, `lexname()`, `lemma_names()`,
-`tagged_count(lemma)` and `trademarks` (`senses.is_trademark`); and it answers the visual
-filter for every synset from one memoised walk up the hypernym graph.
+`tagged_count(lemma)`, `trademarks` (`senses.is_trademark`) and `past` (`senses.is_past`);
+and it answers the visual filter for every synset from one memoised walk up the hypernym
+graph.
 
 Equivalences with NLTK (tested over random lemmas): `senses(lemma)` is
 `wn.synsets(lemma, "n")` in the same order (NLTK's `_morphy` forms of the lowercased lemma,
 each form's offsets from `index.noun`); `NounRecord.tagged_count(lemma)` is the sum of
 `cntlist.rev` counts over the synset's lemmas named `lemma` up to case (`senses.tagged_count`
-of a lemma the synset has); `trademarks` are NLTK's usage domains; `is_visual(record)` is
+of a lemma the synset has); `trademarks` are NLTK's usage domains; `past` is
+`senses.is_past` of the synset (read from its definition: the gloss less its quoted
+examples, as NLTK parses it); `is_visual(record)` is
 `senses.is_visual` (lexname in the visual set, or an ancestor through hypernym and
 instance-hypernym pointers named in `senses.VISUAL_ANCESTORS`).
 
@@ -26,7 +29,13 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from labeling.senses import PHYSICAL, TRADEMARK, VISUAL_ANCESTORS, _sense_key_counts
+from labeling.senses import (
+    PHYSICAL,
+    TRADEMARK,
+    VISUAL_ANCESTORS,
+    _sense_key_counts,
+    past_gloss,
+)
 from labeling.wordnet import wordnet_path
 
 
@@ -43,6 +52,7 @@ class NounRecord:
     # pointer is the synset's, one when it is the lemma's (`Ping-Pong` of table_tennis.n.01)
     trademarks: tuple[str, ...] = ()
     kind_of: tuple[int, ...] = ()  # offsets of `@` pointers alone (none for an instance)
+    past: bool = False  # `senses.is_past`: the gloss places the thing in the past
 
     def offset(self) -> int:
         return self.offset_
@@ -77,7 +87,8 @@ class NounIndex:
             for line in lines:
                 if line.startswith("  "):  # the licence header
                     continue
-                fields = line.split(" | ", 1)[0].split()
+                head, _, gloss = line.partition(" | ")
+                fields = head.split()
                 offset, filenum = int(fields[0]), int(fields[1])
                 n_words = int(fields[3], 16)
                 names, tallies = [], []
@@ -97,6 +108,7 @@ class NounIndex:
                 self.records[offset] = NounRecord(
                     offset, lexnames[filenum], tuple(names), tuple(tallies), hypernyms,
                     tuple(n for i, n in enumerate(names, 1) if {0, i} & sources), kind_of,
+                    past_gloss(gloss),
                 )  # fmt: skip
         self._anchors = frozenset(wn.synset(name).offset() for name in VISUAL_ANCESTORS)
         self._under_anchor: dict[int, bool] = {}

@@ -205,7 +205,7 @@ def test_weakly_visual(wn):
 def _candidates_sorting_everything(senses, lemma, visual, breadth, uses, physical):
     """visual_candidates' order before the tie-breaks were made lazy, depiction dominance
     aside: every candidate's tie key computed, one sort over the full key."""
-    from labeling.senses import common_senses, plural_scale
+    from labeling.senses import common_senses, is_past, plural_scale
 
     rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
     order = {s: i for i, s in enumerate(senses)}
@@ -220,6 +220,7 @@ def _candidates_sorting_everything(senses, lemma, visual, breadth, uses, physica
             not physical(s),
             -scale(s, uses(s)),
             -breadth(s),
+            is_past(s),
             order[s],
         )
 
