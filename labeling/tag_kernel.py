@@ -25,8 +25,11 @@ character); it ends at the caption's end. The `#` starts a tag when it is the ca
 first byte or follows a byte that is no tag byte and not `/` or `&` (URL fragments,
 `&#39;`), or follows a non-ASCII character that is no tag character (`wide_hashes`,
 `blocked`). Equal runs are numbered once by an open-addressing hash table over FNV-1a
-hashes of their bytes, compared byte for byte on a hash match; a caption's repeats are
-dropped through the last caption each run was seen in. Everything is O(bytes + pairs).
+hashes of their bytes; a match is exact: an entry holds the hash's top bits, the length
+and the run's id, and the run's first 16 bytes (`keys`, a small array the cache keeps)
+settle runs up to 16 bytes, longer ones comparing their other bytes where they were first
+seen. A caption's repeats are dropped through the last caption each run was seen in.
+Everything is O(bytes + pairs): ~0.03 s for a 122,880-caption row group (7.6 MB).
 
 Compiled with numba (`cache=True`: the machine code is kept beside this file, or in
 numba's user cache when this folder is read-only, so only the first process compiles,
@@ -56,6 +59,7 @@ def scan_bytes(data, offsets, valid, blocked, tag_byte):  # pragma: no cover - c
     rows, ids = np.empty(size, np.int32), np.empty(size, np.int32)
     starts, lengths = np.empty(size, np.int64), np.empty(size, np.int64)
     hashes, last_row = np.empty(size, np.uint64), np.empty(size, np.int32)
+    keys = np.empty(2 * size, np.uint64)
     wide_values, wide_hashes = np.empty(size, np.bool_), np.empty(size, np.int64)
     counts = np.zeros(4, np.int64)  # pairs, distinct runs, wide hashes, next of `blocked`
     # The table starts small and doubles when half full, and the outputs double when they
@@ -65,10 +69,10 @@ def scan_bytes(data, offsets, valid, blocked, tag_byte):  # pragma: no cover - c
     bits = 10
     r = 0
     while True:
-        table = _rehashed(hashes, counts[1], bits)
+        table = _rehashed(hashes, lengths, counts[1], bits)
         r = _scan_from(
             r, data, offsets, valid, blocked, tag_byte, table, bits, counts,
-            rows, ids, starts, lengths, hashes, last_row, wide_values, wide_hashes,
+            rows, ids, starts, lengths, hashes, keys, last_row, wide_values, wide_hashes,
         )  # fmt: skip
         if r == n:
             break
@@ -80,6 +84,7 @@ def scan_bytes(data, offsets, valid, blocked, tag_byte):  # pragma: no cover - c
             rows, ids = _grown(rows, size), _grown(ids, size)
             starts, lengths = _grown(starts, size), _grown(lengths, size)
             hashes, last_row = _grown(hashes, size), _grown(last_row, size)
+            keys = _grown(keys, 2 * size)
             wide_values, wide_hashes = _grown(wide_values, size), _grown(wide_hashes, size)
     pairs, distinct, wides = counts[0], counts[1], counts[2]
     return (
@@ -91,7 +96,7 @@ def scan_bytes(data, offsets, valid, blocked, tag_byte):  # pragma: no cover - c
 @njit(cache=True, nogil=True)
 def _scan_from(
     r0, data, offsets, valid, blocked, tag_byte, table, bits, counts,
-    rows, ids, starts, lengths, hashes, last_row, wide_values, wide_hashes,
+    rows, ids, starts, lengths, hashes, keys, last_row, wide_values, wide_hashes,
 ):  # fmt: skip  # pragma: no cover - compiled
     """`scan_bytes`'s loop from caption r0 on, into the output arrays and `counts`; returns
     the caption it stopped before: the end, or one that might fill `table` past half or
@@ -128,6 +133,8 @@ def _scan_from(
                     ok = False
             j = i + 1
             h = FNV_OFFSET
+            key = np.uint64(0)  # the run's first 8 bytes, little-endian
+            key2 = np.uint64(0)  # its next 8
             high = False
             while j < e:
                 c = data[j]
@@ -135,12 +142,14 @@ def _scan_from(
                     break
                 high |= c >= 0x80
                 h = (h ^ np.uint64(c)) * FNV_PRIME
+                if j - i <= 8:
+                    key |= np.uint64(c) << np.uint64(8 * (j - i - 1))
+                elif j - i <= 16:
+                    key2 |= np.uint64(c) << np.uint64(8 * (j - i - 9))
                 j += 1
             length = j - i - 1
             if ok and length > 0:
-                # a slot holds (the hash's high 32 bits, run + 1), 0 when empty: one read
-                # tells almost every other run apart
-                top = h >> np.uint64(32)
+                tag = _tag(h, length)
                 slot = np.int64((h * GOLDEN) >> shift)
                 v = -1
                 while True:
@@ -148,10 +157,19 @@ def _scan_from(
                     if entry == 0:
                         break
                     held = np.int64(entry & LOW32) - 1
-                    if (entry >> np.uint64(32)) == top and lengths[held] == length:
+                    # the entry, then `keys` (small, cached) settle runs of up to 16 bytes;
+                    # longer ones compare their other bytes where they were first seen
+                    if (
+                        (entry >> np.uint64(32)) == tag
+                        and keys[2 * held] == key
+                        and keys[2 * held + 1] == key2
+                    ):
+                        if length <= 16:  # the tag holds the length, the keys every byte
+                            v = held
+                            break
+                        same = lengths[held] == length
                         a = starts[held]
-                        same = True
-                        for k in range(length):
+                        for k in range(16, length if same else 0):
                             if data[a + k] != data[i + 1 + k]:
                                 same = False
                                 break
@@ -165,9 +183,11 @@ def _scan_from(
                     starts[v] = i + 1
                     lengths[v] = length
                     hashes[v] = h
+                    keys[2 * v] = key
+                    keys[2 * v + 1] = key2
                     last_row[v] = -1
                     wide_values[v] = high
-                    table[slot] = (top << np.uint64(32)) | np.uint64(v + 1)
+                    table[slot] = (tag << np.uint64(32)) | np.uint64(v + 1)
                 if last_row[v] != r:
                     last_row[v] = r
                     rows[pairs] = r
@@ -185,8 +205,16 @@ def _grown(array, size):  # pragma: no cover - compiled
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _tag(h, length):  # pragma: no cover - compiled
+    """A table entry's high 32 bits: the hash's top 24 bits and the length (255 for any
+    longer run). An entry is (tag, run + 1), 0 when the slot is empty, so one read tells
+    almost every other run apart."""
+    return ((h >> np.uint64(40)) << np.uint64(8)) | np.uint64(min(length, 255))
+
+
 @njit(cache=True, nogil=True)
-def _rehashed(hashes, count, bits):  # pragma: no cover - compiled
+def _rehashed(hashes, lengths, count, bits):  # pragma: no cover - compiled
     """A table of 2**bits slots (`_scan_from`'s layout) holding runs 0..count-1."""
     table = np.zeros(1 << bits, np.uint64)
     mask = (1 << bits) - 1
@@ -196,7 +224,7 @@ def _rehashed(hashes, count, bits):  # pragma: no cover - compiled
         slot = np.int64((h * GOLDEN) >> shift)
         while table[slot] != 0:
             slot = (slot + 1) & mask
-        table[slot] = ((h >> np.uint64(32)) << np.uint64(32)) | np.uint64(v + 1)
+        table[slot] = (_tag(h, lengths[v]) << np.uint64(32)) | np.uint64(v + 1)
     return table
 
 

@@ -158,27 +158,41 @@ def test_many_distinct_tags_grow_every_array_and_keep_first_appearance_order():
 
 
 def test_equal_hashes_of_different_runs_are_told_apart(monkeypatch):
-    """Runs are compared byte for byte on a hash match: with every run hashed alike (a
-    multiplier of 0 leaves the FNV offset), all tags still get their own ids."""
+    """Runs are told apart by their bytes, not their hash: with every run hashed alike (a
+    multiplier of 0 leaves the FNV offset), all tags still get their own ids: short runs
+    (settled by the table entry and the 16-byte keys), runs sharing their first 16 bytes,
+    and runs past 255 bytes (whose entries all hold length 255). The loop runs as Python
+    (`py_func`), which reads the patched multiplier."""
     import numpy as np
 
     from labeling import tag_kernel
 
-    captions = ["#ab #ba #abc", "#ba #b #ab", "#abc"]
+    p16, long = "abcdefghijklmnop", "x" * 300
+    captions = [
+        f"#ab #ba #abc #{p16}Q #{long}",
+        f"#ba #b #ab #{p16}R #{long}y #{p16}Q",
+        f"#abc #{long} #{long}y #{long}z #{p16}",
+        "#abcdefghiX #abcdefghiY #abcdefghiX",  # 10 bytes: they differ in the second key
+    ]
     expected = extract_hashtags(captions)
     data = np.frombuffer(" ".join(captions).encode(), np.uint8)
-    offsets = np.array([0, 12, 23, 28], np.int64)
+    ends = np.cumsum([len(c.encode()) + 1 for c in captions])
+    offsets = np.r_[0, ends - 1].astype(np.int64)
+    monkeypatch.setattr(tag_kernel, "_scan_from", tag_kernel._scan_from.py_func)
     for prime in (tag_kernel.FNV_PRIME, np.uint64(0)):
         monkeypatch.setattr(tag_kernel, "FNV_PRIME", prime)
-        kernel = tag_kernel.scan_bytes.py_func  # the Python source, globals read at call
-        rows, ids, starts, lengths, wide_hashes, wide = kernel(
-            data, offsets, np.ones(3, np.bool_), np.zeros(0, np.int64), tag_kernel.TAG_BYTE
+        rows, ids, starts, lengths, wide_hashes, wide = tag_kernel.scan_bytes.py_func(
+            data, offsets, np.ones(4, np.bool_), np.zeros(0, np.int64), tag_kernel.TAG_BYTE
         )
         values = [bytes(data[s : s + n]).decode() for s, n in zip(starts, lengths, strict=True)]
         got: list[list[str]] = [[] for _ in captions]
         for row, i in zip(rows.tolist(), ids.tolist(), strict=True):
             got[row].append(values[i])
-        assert got == expected and values == ["ab", "ba", "abc", "b"]
+        assert got == expected
+        assert values == [
+            "ab", "ba", "abc", p16 + "Q", long, "b", p16 + "R", long + "y", long + "z", p16,
+            "abcdefghiX", "abcdefghiY",
+        ]  # fmt: skip
         assert len(wide_hashes) == 0 and not wide.any()
 
 
