@@ -168,6 +168,18 @@ def test_concept_uses_of_records_equal_nltk(wn, mapper):
     assert mapper.uses(mapper.record(_wnid(mapper, "artifact.n.01"))) > 5_000  # 9,503
 
 
+def _tied(mapper, tag: str, want: str, was: str) -> tuple:
+    """(record chosen, record passed over, lemma, the mapper's tie-key functions): `tag`
+    maps to `want`, which ties `was` on tagged count and lexname."""
+    mapping = mapper.map(tag)
+    assert mapping.reason is None and mapper.synset(mapping.wnid).name() == want
+    got, old = mapper.record(_wnid(mapper, want)), mapper.record(_wnid(mapper, was))
+    lemma = mapping.canonical
+    assert (got.tagged_count(lemma), got.lexname()) == (old.tagged_count(lemma), old.lexname())
+    keys = {"breadth": mapper.breadth, "uses": mapper.uses, "physical": mapper.is_physical_kind}
+    return got, old, lemma, keys
+
+
 @pytest.mark.parametrize(
     ("tag", "want", "was"),
     [
@@ -180,16 +192,11 @@ def test_concept_uses_of_records_equal_nltk(wn, mapper):
     ],
 )
 def test_ties_go_to_the_kind_of_physical_thing(mapper, tag, want, was):
-    mapping = mapper.map(tag)
-    assert mapping.reason is None and mapper.synset(mapping.wnid).name() == want
-    got, old = mapper.record(_wnid(mapper, want)), mapper.record(_wnid(mapper, was))
-    lemma = mapping.canonical
-    assert (got.tagged_count(lemma), got.lexname()) == (old.tagged_count(lemma), old.lexname())
+    got, old, lemma, keys = _tied(mapper, tag, want, was)
     assert mapper.is_physical_kind(got) and not mapper.is_physical_kind(old)
     assert is_physical_kind(mapper.synset(got.wnid))
     assert not is_physical_kind(mapper.synset(old.wnid))
     # without the physical-kind key, concept frequency, breadth and WordNet's order chose `was`
-    keys = {"breadth": mapper.breadth, "uses": mapper.uses, "physical": mapper.is_physical_kind}
     order = mapper._nouns.senses(lemma).index
     assert (*tie_key(old, **keys)[1:], order(old)) < (*tie_key(got, **keys)[1:], order(got))
 
@@ -227,12 +234,7 @@ def test_physical_kinds_of_records_equal_nltk(wn, mapper):
     ],
 )
 def test_ties_go_to_a_thing_of_today(mapper, tag, want, was):
-    mapping = mapper.map(tag)
-    assert mapping.reason is None and mapper.synset(mapping.wnid).name() == want
-    got, old = mapper.record(_wnid(mapper, want)), mapper.record(_wnid(mapper, was))
-    lemma = mapping.canonical
-    assert (got.tagged_count(lemma), got.lexname()) == (old.tagged_count(lemma), old.lexname())
-    keys = {"breadth": mapper.breadth, "uses": mapper.uses, "physical": mapper.is_physical_kind}
+    got, old, lemma, keys = _tied(mapper, tag, want, was)
     assert tie_key(got, **keys)[:3] == tie_key(old, **keys)[:3]  # only the past differs
     assert (old.past, got.past) == (True, False)
     assert is_past(mapper.synset(old.wnid)) and not is_past(mapper.synset(got.wnid))
