@@ -2,6 +2,7 @@
 
     curate build-vocab --root DIR [--min-count 2] [--max-classes K] [--cap T] [--seed 0]
                        [--source hashtags|caption|both] [--non-visual-dominance 8]
+                       [--pos-dominance 5]
                        [--context-senses] [--engine arrays|sql]
 
 reads  DIR/metadata/*.parquet  (uid, caption; `curate ingest` writes it)
@@ -71,6 +72,12 @@ class BuildVocabOptions:
         default=8.0,
         metadata={"help": "a word whose most frequent sense is non-visual and outweighs its "
                   "visual senses this many times (tagged counts) is non_visual; 0: off"},
+    )  # fmt: skip
+    pos_dominance: float = field(
+        default=5.0,
+        metadata={"help": "a one-word tag used as an adjective this many times as often as "
+                  "in its visual noun senses (SemCor) is not_noun (labeling/pos_dominance.py); "
+                  "0: off"},
     )  # fmt: skip
     source: str = field(
         default="hashtags",
@@ -199,7 +206,7 @@ def _new_mapper(opts: BuildVocabOptions) -> Any:
 
     return HashtagMapper(
         extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule,
-        non_visual_dominance=opts.non_visual_dominance,
+        non_visual_dominance=opts.non_visual_dominance, pos_dominance=opts.pos_dominance,
     )  # fmt: skip
 
 

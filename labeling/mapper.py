@@ -32,6 +32,14 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    synset (`axes`: axe) or between two dropped outcomes (`ellipses`, `his`).
    Nothing found: `not_noun` when WordNet knows the word as another part of speech
    (`#happy`), else `no_match`.
+   e. Part-of-speech dominance (`labeling.pos_dominance`): a one-word noun lemma found as
+   written (the whole tag, an affix-stripped rest or a segmentation piece; not a plural)
+   that SemCor uses as an adjective `pos_dominance` (5) times as often as in all its
+   visual noun senses (tagged counts, +1), and as a noun at least once, names a property:
+   `not_noun`. `#red` (58 adjective uses against bolshevik.n.01's 1), `#white`, `#black`,
+   `#blue`, `#green`, `#pink`, `#gray`, `#small`, `#clean` are properties; `#orange` (the
+   fruit), `#gold` and `#silver` (the metals), `#metal`, `#glass` stay things, and so do
+   words SemCor never tags as nouns (`#remote`, `#grand`, `#husky`: ImageNet classes).
 5. Ambiguity rule (`sense_rule`, `labeling.senses.SENSE_RULES`): `frequent_visual`
    (default) takes, among the senses that are visual and not a proper name for the word,
    the one with the highest tagged frequency (unless the word's most frequent sense is
@@ -61,7 +69,8 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    (`#summer`: every noun sense is noun.time).
 
 Caption words (`map_word`, `--source caption|both`) take rules 1-3, 5 and 6, with rule 4
-reduced to morphy's noun lemma of the whole word (no splitting, affixes or segmentation).
+reduced to morphy's noun lemma of the whole word (no splitting, affixes or segmentation)
+and 4e (the caption word `red` is `not_noun` like `#red`, `reds` is the Bolsheviks).
 
 `wnid` is `'n%08d' % synset.offset()` (ImageNet's ids); it is set whenever a synset was
 found (also for `non_visual`), `reason` is None iff the tag can become a label. The
@@ -78,6 +87,7 @@ from typing import Any
 
 from labeling.hashtags import is_too_long, normalized, split_words
 from labeling.noun_index import NounRecord, noun_index
+from labeling.pos_dominance import NO_USES, POS_DOMINANCE, names_property, pos_uses
 from labeling.senses import (
     NON_VISUAL_DOMINANCE,
     SENSE_RULES,
@@ -87,6 +97,7 @@ from labeling.senses import (
     is_visual,
     names_lemma,
     proper_name_of,
+    tagged_count,
     visual_candidates,
 )
 
@@ -178,11 +189,13 @@ class HashtagMapper:
         visual_lexnames: Iterable[str] = VISUAL_LEXNAMES,
         sense_rule: str = "frequent_visual",
         non_visual_dominance: float = NON_VISUAL_DOMINANCE,
+        pos_dominance: float = POS_DOMINANCE,
     ) -> None:
         if sense_rule not in SENSE_RULES:
             raise ValueError(f"sense_rule must be one of {tuple(SENSE_RULES)}, got {sense_rule!r}")
         self._sense_rule = SENSE_RULES[sense_rule]
         self._dominance = non_visual_dominance
+        self._pos_dominance = pos_dominance
         if wn is None:
             from labeling.wordnet import wordnet
 
@@ -195,6 +208,8 @@ class HashtagMapper:
         self._cache: dict[str, TagMapping] = {}
         self._word_cache: dict[str, TagMapping] = {}
         self._senses: dict[str, tuple[str, str, bool]] = {}
+        self._properties: dict[str, bool] = {}  # `names_property` per lemma
+        self._pos_uses = pos_uses(wn)
         self._nouns_of: dict[str, str | None] = {}  # `_noun` of strings that are no key
         lexicon = _lexicon(wn)
         self._noun_keys: dict[str, str] = lexicon["noun_keys"]
@@ -235,15 +250,15 @@ class HashtagMapper:
             return TagMapping(norm, None, "numeric")
         if self._stoplisted("".join(words)):
             return TagMapping(norm, None, "stoplisted")
-        lemma = self._resolve(words)
+        found = self._resolve(words)
         phrase = "_".join(words)
-        if lemma is None:
+        if found is None:
             joined = "".join(words)
             # == bool(wn.synsets(phrase) or wn.synsets(joined)), without building synsets
             forms = (phrase,) if phrase == joined else (phrase, joined)  # one word: once
             known = any(self._morphs(x, pos) for x in forms for pos in "nvar")
             return TagMapping(phrase, None, "not_noun" if known else "no_match")
-        return self._as_class(lemma)
+        return self._as_class(*found)
 
     def map_word(self, word: str) -> TagMapping:
         """The mapping of one caption word (`--source caption|both`): rules 1-3, 5 and 6 as
@@ -266,12 +281,15 @@ class HashtagMapper:
         if lemma is None:
             known = any(self._morphs(norm, pos) for pos in "nvar")
             return TagMapping(norm, None, "not_noun" if known else "no_match")
-        return self._as_class(lemma)
+        return self._as_class(lemma, norm)
 
-    def _as_class(self, lemma: str) -> TagMapping:
-        """Rules 2 (again, on the lemma), 5 and 6 for a resolved noun lemma."""
+    def _as_class(self, lemma: str, written: str) -> TagMapping:
+        """Rules 2 (again, on the lemma), 4e, 5 and 6 for a noun lemma resolved from the
+        separator-free `written` form (the whole tag, an affix-stripped rest or a piece)."""
         if self._stoplisted(lemma):
             return TagMapping(lemma, None, "stoplisted")
+        if lemma == written and "_" not in lemma and self.names_property(lemma):
+            return TagMapping(lemma, None, "not_noun")
         wnid, lexname, visual = self._sense_of(lemma)
         return TagMapping(lemma, wnid, None if visual else "non_visual", lexname)
 
@@ -288,6 +306,19 @@ class HashtagMapper:
             )  # fmt: skip
             hit = (synset.wnid, synset.lexname(), self.is_visual(synset))
             self._senses[lemma] = hit
+        return hit
+
+    def names_property(self, lemma: str) -> bool:
+        """Rule 4e (`labeling.pos_dominance`): a one-word noun lemma that SemCor uses as an
+        adjective `pos_dominance` times as often as in its visual senses (+1); memoised."""
+        hit = self._properties.get(lemma)
+        if hit is None:
+            uses = self._pos_uses.get(lemma, NO_USES)
+            hit = uses.adjective > 0 and names_property(
+                uses, sum(tagged_count(r, lemma) for r in self.visual_senses(lemma)),
+                self._pos_dominance,
+            )  # fmt: skip
+            self._properties[lemma] = hit
         return hit
 
     def visual_senses(self, lemma: str) -> list[NounRecord]:
@@ -353,20 +384,23 @@ class HashtagMapper:
     def _stoplisted(self, text: str) -> bool:
         return text in self._stoplist or text.replace("_", "") in self._stoplist
 
-    def _resolve(self, words: list[str]) -> str | None:
-        """The noun lemma a tag's words name (rules 4a-4d), or None."""
+    def _resolve(self, words: list[str]) -> tuple[str, str] | None:
+        """(the noun lemma a tag's words name, the form it was found from) (rules 4a-4d),
+        or None."""
         if len(words) > 1:
-            lemma = self.base("_".join(words))
+            phrase = "_".join(words)
+            lemma = self.base(phrase)
             if lemma is not None:
-                return lemma
+                return lemma, phrase
         joined = "".join(words)
         lemma = self._noun(joined)
         if lemma is not None:
-            return lemma
+            return lemma, joined
         for rest in self._strip_affixes(joined):
-            lemma = self._noun(rest) or self._segment_head(rest)
-            if lemma is not None:
-                return lemma
+            lemma = self._noun(rest)
+            found = (lemma, rest) if lemma is not None else self._segment_head(rest)
+            if found is not None:
+                return found
         return self._segment_head(joined)
 
     def _noun(self, text: str) -> str | None:
@@ -477,8 +511,8 @@ class HashtagMapper:
             end = start
         return pieces[::-1]
 
-    def _segment_head(self, text: str) -> str | None:
-        """The noun lemma of the head piece of `text`'s segmentation, or None."""
+    def _segment_head(self, text: str) -> tuple[str, str] | None:
+        """(the noun lemma of the head piece of `text`'s segmentation, the piece), or None."""
         pieces = self.segment(text)
         if not pieces or len(pieces) < 2:
             return None
@@ -488,7 +522,7 @@ class HashtagMapper:
             if piece not in FUNCTION_WORDS:
                 lemma = self._noun(piece)
                 if lemma is not None:
-                    return lemma
+                    return lemma, piece
         return None
 
 
