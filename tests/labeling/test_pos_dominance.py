@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pytest
 
 from labeling.mapper import HashtagMapper
@@ -99,3 +100,39 @@ def test_rule_off_restores_the_noun_sense(wn):
 def test_caption_words_follow_the_same_rule(mapper, word, reason):
     assert mapper.map_word(word).reason == reason
     assert mapper.map_word(word).reason == mapper.map(word).reason
+
+
+@pytest.mark.parametrize("engine", ["arrays", "sql"])
+def test_build_vocab_pos_dominance_option(tmp_path, write_metadata, wn, mapper, engine):
+    """`curate build-vocab --pos-dominance K` reaches the mapper; 0 turns rule 4e off."""
+    from labeling.build_vocab import main
+
+    uids = write_metadata(tmp_path, ["#red #dog", "#Red #cat", "a red dog"])
+    dog, cat = mapper.map("dog").wnid, mapper.map("cat").wnid
+    red = f"n{wn.synset('bolshevik.n.01').offset():08d}"
+
+    def run(*argv: str) -> tuple[dict, dict]:
+        args = ["--root", str(tmp_path), "--min-count", "1", "--engine", engine, *argv]
+        assert main(args) == 0
+        tags = pq.read_table(tmp_path / "vocab" / "hashtags.parquet").to_pylist()
+        wnids = [r["wnid"] for r in pq.read_table(tmp_path / "vocab" / "vocab.parquet").to_pylist()]
+        part = pq.read_table(tmp_path / "labels" / "part-00000.parquet").to_pylist()
+        labels = {r["uid"]: sorted(wnids[c] for c in r["class_ids"]) for r in part}
+        return {(r["hashtag"], r["kind"]): r["reason"] for r in tags}, labels
+
+    reasons, labels = run()
+    assert reasons[("red", "hashtag")] == "not_noun"
+    assert labels == {uids[0]: [dog], uids[1]: [cat]}
+    reasons, labels = run("--source", "both")
+    assert reasons[("red", "word")] == "not_noun"
+    assert labels == {uids[0]: [dog], uids[1]: [cat], uids[2]: [dog]}
+    reasons, labels = run("--pos-dominance", "0")
+    assert reasons[("red", "hashtag")] is None
+    assert labels == {uids[0]: sorted([dog, red]), uids[1]: sorted([cat, red])}
+
+
+def test_build_vocab_rejects_a_bad_pos_dominance(tmp_path, capsys):
+    from curation.cli import main as curate
+
+    assert curate(["build-vocab", "--root", str(tmp_path), "--pos-dominance", "x"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
