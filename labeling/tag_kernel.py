@@ -3,7 +3,7 @@
 Contract of `scan_bytes(data, offsets, valid, blocked) -> (rows, ids, starts, lengths,
 wide_hashes, wide_values)`:
 
-    data      uint8 [B + 1]   the batch's caption bytes, then at least one padding byte
+    data      uint8 [B]       the batch's caption bytes (read only up to offsets[N])
     offsets   int64 [N + 1]   caption r is data[offsets[r]:offsets[r + 1]]
     valid     bool [N]        False for a null caption (no tags)
     blocked   int64 [K]       ascending positions of `#` bytes that start no tag (below)
@@ -33,15 +33,37 @@ Everything is O(bytes + pairs): ~0.03 s for a 122,880-caption row group (7.6 MB)
 
 Compiled with numba (`cache=True`: the machine code is kept beside this file, or in
 numba's user cache when this folder is read-only, so only the first process compiles,
-~1 s); `warm()` compiles it before worker processes fork.
+~2 s; with neither writable, every process compiles, with a warning); `warm()` compiles
+or loads it before worker processes fork. A row group's arrays grow with its `#` bytes,
+not with a caption's length.
 """
 
 from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numba import njit
 
 from labeling.tag_scan import TAG_BYTE
+
+
+def _compiled(**options: Any) -> Callable:
+    """`numba.njit(cache=True, nogil=True, **options)`, or without `cache` when numba has no
+    folder to keep the machine code in (this folder and the user's cache both read-only):
+    then every process compiles it again (~2 s) rather than failing."""
+
+    def wrap(function: Callable) -> Any:
+        try:
+            return njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError as err:  # "cannot cache function ...: no locator available"
+            warnings.warn(f"{err}; compiling without a cache", stacklevel=2)
+            return njit(nogil=True, **options)(function)
+
+    return wrap
+
 
 HASH, SLASH, AMPERSAND = 35, 47, 38
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -51,7 +73,7 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 LOW32 = np.uint64(0xFFFFFFFF)
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def scan_bytes(data, offsets, valid, blocked, tag_byte):  # pragma: no cover - compiled
     """See the module docstring; `tag_byte` is `TAG_BYTE`."""
     n = len(offsets) - 1
@@ -76,7 +98,7 @@ def scan_bytes(data, offsets, valid, blocked, tag_byte):  # pragma: no cover - c
         )  # fmt: skip
         if r == n:
             break
-        most = (offsets[r + 1] - offsets[r] + 1) // 2
+        most = _most(data, offsets[r], offsets[r + 1])
         while (1 << bits) < 2 * (counts[1] + most):
             bits += 1
         if max(counts[0], counts[2]) + most > len(rows):
@@ -93,7 +115,7 @@ def scan_bytes(data, offsets, valid, blocked, tag_byte):  # pragma: no cover - c
     )  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def _scan_from(
     r0, data, offsets, valid, blocked, tag_byte, table, bits, counts,
     rows, ids, starts, lengths, hashes, keys, last_row, wide_values, wide_hashes,
@@ -111,8 +133,10 @@ def _scan_from(
         # a caption adds at most one run and one pair per 2 bytes ("#a#b" one, "#a #b" two)
         most = (e - s + 1) // 2
         if 2 * (distinct + most) > (1 << bits) or max(pairs, wides) + most > len(rows):
-            counts[0], counts[1], counts[2], counts[3] = pairs, distinct, wides, b
-            return r
+            most = _most(data, s, e)  # the exact bound: its `#` bytes
+            if 2 * (distinct + most) > (1 << bits) or max(pairs, wides) + most > len(rows):
+                counts[0], counts[1], counts[2], counts[3] = pairs, distinct, wides, b
+                return r
         if not valid[r]:
             continue
         i = s
@@ -198,14 +222,28 @@ def _scan_from(
     return n
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
+def _most(data, s, e):  # pragma: no cover - compiled
+    """The most runs, pairs or wide hashes caption data[s:e] can add: one per 2 bytes, or
+    its count of `#` bytes when that is less than a short caption's bound (so a caption of
+    100 MB grows nothing in proportion to its length unless it holds that many `#`)."""
+    most = (e - s + 1) // 2
+    if most <= 4096:
+        return most
+    hashes = 0
+    for i in range(s, e):
+        hashes += data[i] == HASH
+    return hashes
+
+
+@_compiled()
 def _grown(array, size):  # pragma: no cover - compiled
     out = np.empty(size, array.dtype)
     out[: len(array)] = array
     return out
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _tag(h, length):  # pragma: no cover - compiled
     """A table entry's high 32 bits: the hash's top 24 bits and the length (255 for any
     longer run). An entry is (tag, run + 1), 0 when the slot is empty, so one read tells
@@ -213,7 +251,7 @@ def _tag(h, length):  # pragma: no cover - compiled
     return ((h >> np.uint64(40)) << np.uint64(8)) | np.uint64(min(length, 255))
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def _rehashed(hashes, lengths, count, bits):  # pragma: no cover - compiled
     """A table of 2**bits slots (`_scan_from`'s layout) holding runs 0..count-1."""
     table = np.zeros(1 << bits, np.uint64)
@@ -228,7 +266,7 @@ def _rehashed(hashes, lengths, count, bits):  # pragma: no cover - compiled
     return table
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def gather_runs(data, starts, lengths):  # pragma: no cover - compiled
     """(offsets int64 [V + 1], bytes uint8) of the runs data[start:start + length]: an
     Arrow string array's buffers."""

@@ -99,13 +99,21 @@ def _offsets_and_data(captions: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _blocked_hashes(data: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     """Of the `#` positions that follow a non-ASCII byte, those after a tag character
-    (`is_tag_char`): they start no tag. The character is decoded back from its lead byte."""
+    (`is_tag_char`): they start no tag. Each character is read back from its lead byte as
+    its UTF-8 bytes packed in one integer, and only the distinct ones are decoded and
+    looked up (a row group of `😍#love` captions holds one)."""
     starts = hashes - 1
     for _ in range(3):  # back over UTF-8 continuation bytes (10xxxxxx) to the lead byte
         cont = (data[starts] & 0xC0) == 0x80
         starts = np.where(cont, starts - 1, starts)
-    chars = [bytes(data[s:e]).decode("utf-8") for s, e in zip(starts, hashes, strict=True)]
-    return hashes[np.array(is_tag_char(chars), dtype=np.bool_)]
+    packed = np.zeros(len(hashes), np.uint32)
+    for k in range(4):  # a character is 2-4 bytes: byte k of each, while before its `#`
+        at = np.minimum(starts + k, hashes - 1)
+        packed = np.where(starts + k < hashes, packed << 8 | data[at], packed)
+    _, first, back = np.unique(packed, return_index=True, return_inverse=True)
+    chars = [bytes(data[starts[i] : hashes[i]]).decode("utf-8") for i in first]
+    letters = np.array(is_tag_char(chars), dtype=np.bool_)
+    return hashes[letters[back]]
 
 
 def distinct_per_row(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -159,7 +159,7 @@ def test_many_distinct_tags_grow_every_array_and_keep_first_appearance_order():
 
 def test_equal_hashes_of_different_runs_are_told_apart(monkeypatch):
     """Runs are told apart by their bytes, not their hash: with every run hashed alike (a
-    multiplier of 0 leaves the FNV offset), all tags still get their own ids: short runs
+    multiplier of 0 makes every hash 0), all tags still get their own ids: short runs
     (settled by the table entry and the 16-byte keys), runs sharing their first 16 bytes,
     and runs past 255 bytes (whose entries all hold length 255). The loop runs as Python
     (`py_func`), which reads the patched multiplier."""
@@ -212,3 +212,27 @@ def test_hash_after_non_ascii_letter_scans_again_and_only_then(monkeypatch):
     assert scanned(["🐶#dog #cat"]) == [["dog", "cat"]] and calls == [0]
     calls.clear()
     assert scanned(["猫#x #y", "é#z 🐶#w"]) == [["y"], ["w"]] and calls == [0, 2]
+
+
+def test_wide_hashes_outnumbering_pairs_grow_the_outputs():
+    """A `#` after a non-ASCII character is recorded whether or not it starts a tag, so
+    captions of `🐶#` (a tag's start, an empty run) and `猫#x` (blocked) record far more of
+    them than pairs: the outputs grow by them too, and each distinct character is looked
+    up once."""
+    captions = ["🐶#" * 3000, "猫#x" * 2000 + " #end", "é#a 🐶#b " * 500, None, "#z"]
+    assert scanned(captions) == extract_hashtags(captions)
+    assert scanned(captions)[1:3] == [["end"], ["b"]]
+
+
+def test_a_long_caption_grows_the_arrays_by_its_hashes_not_its_bytes():
+    """`_most`, the bound a caption adds to the table and the outputs: one per 2 bytes for a
+    short caption, its `#` count for a long one (a 1 MB caption with 3 tags asks for 3)."""
+    import numpy as np
+
+    from labeling.tag_kernel import _most
+
+    long = np.frombuffer(b"#a " + b"x" * 1_000_000 + b" #b #c", np.uint8)
+    assert _most(long, 0, len(long)) == 3
+    assert _most(long, 0, 1000) == 500  # short: the cheap bound
+    found = scan_captions(pa.array([long.tobytes().decode()], pa.string()))
+    assert found.values.to_pylist() == ["a", "b", "c"] and found.rows.tolist() == [0, 0, 0]
