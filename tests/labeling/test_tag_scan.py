@@ -236,3 +236,21 @@ def test_a_long_caption_grows_the_arrays_by_its_hashes_not_its_bytes():
     assert _most(long, 0, 1000) == 500  # short: the cheap bound
     found = scan_captions(pa.array([long.tobytes().decode()], pa.string()))
     assert found.values.to_pylist() == ["a", "b", "c"] and found.rows.tolist() == [0, 0, 0]
+
+
+def test_kernels_compile_without_a_cache_folder(monkeypatch):
+    """When numba finds no folder to cache machine code in (it raises at decoration), the
+    kernel is compiled without one, with a warning, instead of failing the import."""
+    from labeling import tag_kernel
+
+    real = tag_kernel.njit
+
+    def njit(**options):
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'add': no locator available for file")
+        return real(**options)
+
+    monkeypatch.setattr(tag_kernel, "njit", njit)
+    with pytest.warns(UserWarning, match="compiling without a cache"):
+        add = tag_kernel._compiled()(lambda x: x + 1)
+    assert add(2) == 3 and hasattr(add, "py_func")  # a numba dispatcher, compiled
