@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
-
-# WordNet-derived caches (`labeling.wordnet_cache`) of this test session go to a folder of
-# its own, not to the user's ~/.cache; a test of the cache sets its own.
-os.environ.setdefault("MAWSKIT_CACHE", tempfile.mkdtemp(prefix="mawskit-test-cache-"))
 
 
 @pytest.fixture(scope="session")
