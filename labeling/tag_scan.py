@@ -32,7 +32,8 @@ import numpy as np
 
 # Byte class: can this byte belong to a tag run? Bytes >= 0x80 are candidates, decided later.
 TAG_BYTE = np.zeros(256, np.bool_)
-TAG_BYTE[np.frombuffer(b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)] = True  # fmt: skip  # noqa: E501
+_ASCII_TAG_BYTES = b"0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+TAG_BYTE[np.frombuffer(_ASCII_TAG_BYTES, np.uint8)] = True
 TAG_BYTE[0x80:] = True
 STRING_BYTES = 2**31 - 1  # an Arrow string array's bytes end here (int32 offsets)
 

@@ -120,7 +120,8 @@ def test_chunks_past_the_string_limit_combine_with_64_bit_offsets(monkeypatch):
 
     captions = HOSTILE * 3
     whole = scan_captions(pa.array(captions, pa.string()))
-    chunked = pa.chunked_array([pa.array(captions[i : i + 7], pa.string()) for i in range(0, len(captions), 7)])  # fmt: skip  # noqa: E501
+    pieces = [captions[i : i + 7] for i in range(0, len(captions), 7)]
+    chunked = pa.chunked_array([pa.array(piece, pa.string()) for piece in pieces])
     widths: list[pa.DataType] = []
     real = tag_scan._offsets_and_data
 
