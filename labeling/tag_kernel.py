@@ -133,7 +133,7 @@ def _scan_from(
         # a caption adds at most one run and one pair per 2 bytes ("#a#b" one, "#a #b" two)
         most = (e - s + 1) // 2
         if 2 * (distinct + most) > (1 << bits) or max(pairs, wides) + most > len(rows):
-            most = _most(data, s, e)  # the exact bound: its `#` bytes
+            most = _most(data, s, e)  # for a long caption, its `#` bytes
             if 2 * (distinct + most) > (1 << bits) or max(pairs, wides) + most > len(rows):
                 counts[0], counts[1], counts[2], counts[3] = pairs, distinct, wides, b
                 return r
