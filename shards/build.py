@@ -78,7 +78,7 @@ from shards.crawl import (
     crawl_stats,
 )
 from shards.manifest import SPLITS, ShardInfo, manifest_dict
-from shards.tar_write import collector_paused, write_splits, write_while_reading
+from shards.tar_write import write_splits, write_while_reading
 
 LABEL_COLUMNS = ("uid", "class_ids", "hashtags", "keep", "weight")  # a stored wnids: unread
 METADATA_COLUMNS = ("uid", "url", "caption")
@@ -483,16 +483,15 @@ def write_shards(
         raise UsageError(f"no kept labeled sample has a url in {root.metadata}; nothing to shard")
     with staged_dir(root.shards) as folder:
         splits: dict[str, list[ShardInfo]] | None = None
-        with collector_paused():
-            if one_pass and writes_while_reading(candidates, opts):
-                policy = ResizePolicy(image_size=opts.image_size, resize_mode=opts.resize_mode)
-                parts, splits = write_while_reading(
-                    candidates, root.crawl, folder, policy, per_shard=opts.samples_per_shard,
-                    dedup_content=opts.dedup_content, threads=opts.threads,
-                )  # fmt: skip
-                resume = {"crawled_now": 0, "reused": 0, "parts": 0}  # nothing to crawl
-            else:
-                parts, resume = fetch_images(candidates, root, opts)
+        if one_pass and writes_while_reading(candidates, opts):
+            policy = ResizePolicy(image_size=opts.image_size, resize_mode=opts.resize_mode)
+            parts, splits = write_while_reading(
+                candidates, root.crawl, folder, policy, per_shard=opts.samples_per_shard,
+                dedup_content=opts.dedup_content, threads=opts.threads,
+            )  # fmt: skip
+            resume = {"crawled_now": 0, "reused": 0, "parts": 0}  # nothing to crawl
+        else:
+            parts, resume = fetch_images(candidates, root, opts)
         register_outcomes(con, candidates, parts)
         filtered = filter_successes(con, parts, opts)
         counts = {**count_label_rows(con, root), "candidates": candidates.num_rows}
@@ -503,9 +502,8 @@ def write_shards(
         if counts["success"] == 0:
             raise UsageError(f"no image could be fetched ({failure_summary(counts)})")
         if splits is None:  # not a local-only run: stage everything, then write
-            with collector_paused():
-                query = splits_query(con, parts)
-                splits = write_splits(con, query, folder, opts.samples_per_shard)
+            query = splits_query(con, parts)
+            splits = write_splits(con, query, folder, opts.samples_per_shard)
         con.execute(
             f"COPY (SELECT uid, url, status, error_message FROM outcome ORDER BY uid)"
             f" TO {sql_literal(folder / 'downloads.parquet')} (FORMAT parquet)"

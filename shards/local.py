@@ -356,7 +356,13 @@ def read_local_images(
     # Reading local files is hash-bound, not wait-bound: more threads than cores only
     # adds switching (the `threads` default is sized for HTTP).
     workers = max(1, min(threads, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool, pq.ParquetWriter(tmp, schema) as sink:
+    from shards.tar_write import collector_paused
+
+    with (
+        collector_paused(),
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        pq.ParquetWriter(tmp, schema) as sink,
+    ):
         # A sliding window of tasks, consumed in order: the threads keep reading while this
         # one resizes and writes row groups, and at most IN_FLIGHT tasks' bytes are held.
         starts = iter(range(0, len(urls), URLS_PER_TASK))
