@@ -28,7 +28,12 @@ def test_split_qkv_forward_and_gradients_equal_timm() -> None:
     assert sum(type(m) is SplitQkvAttention for m in fast.modules()) == 4
     assert not any(type(m) is Attention for m in fast.modules())
     images = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    called = []  # the split path reads qkv.weight's row blocks, never calls the qkv module
+    for module in fast.modules():
+        if type(module) is SplitQkvAttention:
+            module.qkv.register_forward_hook(lambda m, i, o: called.append(m))
     out_plain, out_fast = plain(images), fast(images)
+    assert called == []  # not timm's forward under another name
     torch.testing.assert_close(out_fast, out_plain, rtol=0, atol=1e-12)
     out_plain.square().sum().backward()
     out_fast.square().sum().backward()
@@ -47,7 +52,7 @@ def test_state_dict_names_unchanged_and_pickles() -> None:
 
 
 def test_residual_cast_only_under_autocast() -> None:
-    plain, fast = _pair()
+    _, fast = _pair()
     tokens = torch.randn(2, 5, 96)
     assert AutocastResidual()(tokens) is tokens  # fp32 training: untouched
     with torch.autocast("cpu", dtype=torch.bfloat16):
