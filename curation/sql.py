@@ -147,9 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         # executed here, inside the try: an error at run time (a cast, the labels view's
         # vocabulary check) is a user error too
-        rows = rel.fetchall() if opts.format != "table" else None
+        rows = None
         if opts.format == "table":
             rel.show(max_rows=opts.max_rows, max_width=200)
+        else:
+            rows = rel.fetchall()
     except duckdb.Error as err:
         views = ", ".join(view_names(con)) or "none yet"
         raise UsageError(f"{str(err).splitlines()[0]} (views: {views})") from err

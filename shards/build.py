@@ -62,7 +62,14 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UsageError
-from curation.layout import DatasetRoot, require_parquet, staged_dir, write_json_atomic, write_meta
+from curation.layout import (
+    DatasetRoot,
+    remove_dead_run_folders,
+    require_parquet,
+    staged_dir,
+    write_json_atomic,
+    write_meta,
+)
 from curation.options import parse_options
 from curation.sql import sql_list, sql_literal
 from labeling.vocab_file import vocab_hash
@@ -198,14 +205,15 @@ def _check_columns(con: Any, glob: str, needed: Sequence[str], what: str) -> Non
 
 
 def load_candidates(
-    con: Any, root: DatasetRoot, val_fraction: float, seed: int, file_urls: bool = True
-) -> Any:
+    con: Any, root: DatasetRoot, wnids: list[str], val_fraction: float, seed: int,
+    file_urls: bool = True,
+) -> Any:  # fmt: skip
     """Kept labeled samples joined to metadata, as an Arrow table with split and order.
 
     Columns: uid, url, caption, class_ids, wnids, hashtags, weight, split, order_key, source
-    (source = "http" | "file" | null). One row per uid. wnids: each class_id's row of
-    vocab.parquet (labels hold no wnids; `shard` checks that vocab's ids run 0..K-1 and
-    that every class id has a row: `check_labels_match_vocab`). Split and order
+    (source = "http" | "file" | null). One row per uid. wnids: each class_id's wnid in
+    `wnids`, vocab.parquet's in class order (`read_vocab`; labels hold no wnids, and
+    `check_labels_match_vocab` checks that every class id has one). Split and order
     key are `split_of` and `order_key` computed by DuckDB (its md5 is hashlib's; tested
     equal): two md5 per row in Python cost more than the whole join.
     """
@@ -215,9 +223,7 @@ def load_candidates(
     metadata = require_parquet(root.metadata, "metadata", "curate ingest")
     _check_columns(con, labels, LABEL_COLUMNS, "labels")
     _check_columns(con, metadata, METADATA_COLUMNS, "metadata")
-    vocab = root.vocab / "vocab.parquet"
-    if not vocab.exists():
-        raise UsageError(f"no vocabulary at {vocab}: run `curate build-vocab` first")
+    con.register("vocab_wnids", pa.table({"wnids": pa.array([wnids], pa.list_(pa.string()))}))
     table = con.sql(
         f"""
         SELECT l.uid, m.url, coalesce(m.caption, '') AS caption, l.class_ids,
@@ -229,13 +235,13 @@ def load_candidates(
                md5({sql_literal(f"{seed}:")} || l.uid) AS order_key
         FROM read_parquet({sql_literal(labels)}, union_by_name = true) AS l
         JOIN read_parquet({sql_literal(metadata)}, union_by_name = true) AS m USING (uid)
-        CROSS JOIN (SELECT list(wnid ORDER BY class_id) AS wnids
-                    FROM read_parquet({sql_literal(vocab)})) AS w
+        CROSS JOIN vocab_wnids AS w
         WHERE l.keep AND m.url IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY l.uid ORDER BY m.url) = 1
         ORDER BY l.uid
         """
     ).to_arrow_table()
+    con.unregister("vocab_wnids")
     sources = [url_source(u, file_urls) for u in table.column("url").to_pylist()]
     return table.append_column("source", pa.array(sources, pa.string()))
 
@@ -265,10 +271,11 @@ def check_labels_match_vocab(candidates: Any, root: DatasetRoot, wnids: list[str
     meta = root.labels / "meta.json"
     if meta.exists():
         labels_hash = json.loads(meta.read_text()).get("counts", {}).get("vocab_hash")
-        if labels_hash is not None and labels_hash != vocab_hash(wnids):
+        expected = vocab_hash(wnids)
+        if labels_hash is not None and labels_hash != expected:
             raise UsageError(
                 f"{meta} was written with vocabulary {labels_hash[:12]}, but {vocab} is"
-                f" {vocab_hash(wnids)[:12]}: {again}"
+                f" {expected[:12]}: {again}"
             )
 
 
@@ -424,8 +431,6 @@ def failure_summary(counts: dict[str, Any]) -> str:
 def remove_dead_staging(final: Path) -> list[Path]:
     """Remove `final.tmp-PID` folders (and `final.old-PID`) left by runs whose PID is gone:
     a killed `curate shard` cannot clean up after itself. Returns what was removed."""
-    from curation.layout import remove_dead_run_folders
-
     return remove_dead_run_folders(
         sorted(final.parent.glob(f"{final.name}.tmp-*"))
         + sorted(final.parent.glob(f"{final.name}.old-*"))
@@ -476,9 +481,10 @@ def write_shards(
     """`shard`'s run after the set-up, on the DuckDB connection `con`."""
     from labeling.vocab_file import read_vocab
 
-    candidates = load_candidates(con, root, opts.val_fraction, opts.seed, opts.file_urls)
     vocab = read_vocab(root.vocab)
-    check_labels_match_vocab(candidates, root, [r["wnid"] for r in vocab])
+    wnids = [r["wnid"] for r in vocab]
+    candidates = load_candidates(con, root, wnids, opts.val_fraction, opts.seed, opts.file_urls)
+    check_labels_match_vocab(candidates, root, wnids)
     if candidates.num_rows == 0:
         raise UsageError(f"no kept labeled sample has a url in {root.metadata}; nothing to shard")
     with staged_dir(root.shards) as folder:
@@ -509,9 +515,7 @@ def write_shards(
             f" TO {sql_literal(folder / 'downloads.parquet')} (FORMAT parquet)"
         )
         classes = [{"class_id": r["class_id"], "wnid": r["wnid"], "name": r["name"]} for r in vocab]
-        manifest = manifest_dict(
-            opts.image_size, vocab_hash([r["wnid"] for r in vocab]), classes, splits
-        )
+        manifest = manifest_dict(opts.image_size, vocab_hash(wnids), classes, splits)
         write_json_atomic(folder / "manifest.json", manifest)
         counts["splits"] = {s: manifest["splits"][s]["count"] for s in SPLITS}
         counts["shards"] = {s: len(splits[s]) for s in SPLITS}

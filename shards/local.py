@@ -292,7 +292,7 @@ def read_and_check_many(
 
 
 def fetched_row(uid: str, url: str, read: Read, resizer: Any) -> dict[str, Any]:
-    """One staging-table row from `read_and_check`'s result: a ref when the bytes pass
+    """One staging-table row from `read_and_check_many`'s result: a ref when the bytes pass
     through, else the bytes resized by `resizer`."""
     row: dict[str, Any] = dict.fromkeys(STAGING_COLUMNS)
     row.update(uid=uid, url=url, status=SUCCESS)

@@ -239,7 +239,7 @@ def test_candidates_split_and_order_are_the_python_functions(tmp_path: Path) -> 
 
     rows = write_dataset(tmp_path, [f"http://example.invalid/{i}.jpg" for i in range(300)])
     for fraction, seed in ((0.3, 7), (0.05, 0), (0.0, 12345678901)):
-        table = load_candidates(duckdb.connect(), DatasetRoot(tmp_path), fraction, seed)
+        table = load_candidates(duckdb.connect(), DatasetRoot(tmp_path), WNIDS, fraction, seed)
         got = table.select(["uid", "split", "order_key"]).to_pylist()
         assert [r["uid"] for r in got] == sorted(r["uid"] for r in rows)
         assert [r["split"] for r in got] == [split_of(r["uid"], fraction) for r in got]

@@ -18,7 +18,8 @@ ARGV = ["--image-size", "16", "--samples-per-shard", "4", "--val-fraction", "0.2
 
 def relabel(root: Path, rows: list[dict], with_wnids: bool) -> None:
     """Give every 3rd sample a second class (dataset.py's samples have one), in `rows` and
-    in the label file, which keeps its `wnids` column or not."""
+    in the label file, which keeps its `wnids` column (with stale values a reader must not
+    use: the shards take each class's wnid from vocab.parquet) or not."""
     import pyarrow as pa
 
     for i, row in enumerate(rows):
@@ -29,7 +30,8 @@ def relabel(root: Path, rows: list[dict], with_wnids: bool) -> None:
     table = table.set_column(
         1, "class_ids", pa.array([r["class_ids"] for r in rows], pa.list_(pa.int32()))
     )
-    table = table.set_column(2, "wnids", pa.array([r["wnids"] for r in rows]))
+    stale = [["stale"] * len(r["class_ids"]) for r in rows]
+    table = table.set_column(2, "wnids", pa.array(stale))
     pq.write_table(table, path)
     if not with_wnids:
         drop_wnids(root)

@@ -97,12 +97,12 @@ def test_killed_crawl_resumes_to_identical_shards(tmp_path: Path) -> None:
 
 def test_killed_local_run_resumes_to_identical_shards(tmp_path: Path) -> None:
     """SIGKILL during the one pass (it hashes each file and writes it into its tar
-    together): once as its first staging part appears, once while tars are being written;
-    the rerun gives the shards of an uninterrupted run."""
+    together): once as its staging part appears (the pass has begun), once when a tar has
+    been written; the rerun gives the shards of an uninterrupted run."""
     images = tmp_path / "images"
     images.mkdir()
     urls = []
-    for i in range(300):  # JPEGs at the stored size: refs, copied into the tars at the end
+    for i in range(300):  # JPEGs at the stored size: their own bytes go into the tars
         (images / f"{i:03d}.jpg").write_bytes(pattern_image(i, size=(24, 16)))
         urls.append((images / f"{i:03d}.jpg").as_uri())
     killed, clean = tmp_path / "killed", tmp_path / "clean"
