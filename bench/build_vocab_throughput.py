@@ -41,9 +41,11 @@ import sys
 import time
 from pathlib import Path
 
+from curation.ingest import IngestOptions
+
 OUT = Path(__file__).resolve().parent / "out" / "build_vocab_throughput.json"
 POOL_SIZE = 100_000
-INGEST_PART_ROWS = 1_000_000  # `curate ingest --part-rows` default
+INGEST_PART_ROWS = IngestOptions.part_rows  # `curate ingest --part-rows` default
 
 
 def tag_pool(seed: int = 0) -> list[str]:

@@ -106,17 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         f"SELECT class_id, wnid, name, lexname, count FROM '{root}/vocab/vocab.parquet' "
         "ORDER BY class_id LIMIT 30"
     ).fetchall()
-    tags = con.execute(
-        f"SELECT hashtag, count, canonical, wnid, reason FROM '{root}/vocab/hashtags.parquet' "
-        "WHERE wnid IS NOT NULL ORDER BY hashtag"
+    rows = con.execute(
+        f"SELECT hashtag, kind, count, canonical, wnid, reason "
+        f"FROM '{root}/vocab/hashtags.parquet' ORDER BY hashtag"
     ).fetchall()
-    outcomes = {
-        hashtag: [count, wnid, reason]
-        for hashtag, count, wnid, reason in con.execute(
-            f"SELECT hashtag, count, wnid, reason FROM '{root}/vocab/hashtags.parquet' "
-            "WHERE kind = 'hashtag' ORDER BY hashtag"
-        ).fetchall()
-    }
+    tags = [(h, n, canonical, w, r) for h, _, n, canonical, w, r in rows if w is not None]
+    outcomes = {h: [n, w, r] for h, kind, n, _, w, r in rows if kind == "hashtag"}
     changed = [] if previous is None else changed_keywords(wn, previous, outcomes)
     decisions = []
     for hashtag, count, canonical, wnid, reason in random.Random(0).sample(

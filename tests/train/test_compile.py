@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.train.pico import PICO, losses, train_variants
 from train.checkpoint import read_state
 from train.cli import main as train_cli
 
@@ -22,20 +23,9 @@ pytestmark = pytest.mark.skipif(
     torch.cuda.is_available(), reason="CPU-only: compares fp32 CPU kernels, checks g++"
 )
 
-PICO = ["--model", "vit_pico_patch4", "--batch-size", "8", "--steps", "3", "--log-every", "1",
-        "--warmup-steps", "1", "--base-lr", "0.01"]  # fmt: skip
-
-
-def losses(run: Path) -> list[float]:
-    return [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
-
 
 def test_compiled_wsp_steps_match_eager(shards_dir: Path, tmp_path: Path) -> None:
-    runs = {}
-    for name, flags in (("eager", []), ("compiled", ["--compile"])):
-        runs[name] = tmp_path / name
-        argv = ["wsp", "--shards", str(shards_dir), "--out", str(runs[name]), *PICO, *flags]
-        assert train_cli(argv) == 0
+    runs = train_variants("wsp", shards_dir, tmp_path, {"eager": [], "compiled": ["--compile"]})
     eager, compiled = losses(runs["eager"]), losses(runs["compiled"])
     assert len(eager) == 3 and eager[-1] < eager[0]  # it trains
     # same initial weights and batches: only the kernels' float rounding may differ
@@ -59,12 +49,8 @@ def test_compiled_mae_steps_match_eager(
     monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
     # decoder blocks as wide as the encoder (65 tokens x 48): their kernels are the WSP test's
     decoder = ["--decoder-depth", "1", "--decoder-dim", "48", "--decoder-heads", "3"]
-    runs = {}
-    for name, flags in (("eager", []), ("compiled", ["--compile"])):
-        runs[name] = tmp_path / name
-        argv = ["mae", "--shards", str(shards_dir), "--out", str(runs[name]), *PICO, *decoder,
-                *flags]  # fmt: skip
-        assert train_cli(argv) == 0
+    variants = {"eager": [], "compiled": ["--compile"]}
+    runs = train_variants("mae", shards_dir, tmp_path, variants, *decoder)
     eager, compiled = losses(runs["eager"]), losses(runs["compiled"])
     assert len(eager) == 3 and len(set(eager)) == 3
     assert compiled == pytest.approx(eager, rel=1e-5, abs=1e-6)

@@ -10,18 +10,11 @@ import pytest
 import torch
 
 import train.fast_vit
+from tests.train.pico import losses, train_variants
 from train.checkpoint import read_state
-from train.cli import main as train_cli
 
 # on a GPU the trainer runs bf16 autocast, where --bf16-residual changes the losses
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="CPU fp32 equality test")
-
-PICO = ["--model", "vit_pico_patch4", "--batch-size", "8", "--steps", "3", "--log-every", "1",
-        "--warmup-steps", "1", "--base-lr", "0.01"]  # fmt: skip
-
-
-def losses(run: Path) -> list[float]:
-    return [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("task", ["wsp", "mae"])
@@ -36,11 +29,8 @@ def test_speed_flags_keep_fp32_cpu_training(
         return real(model, **options)
 
     monkeypatch.setattr(train.fast_vit, "apply_speedups", spy)
-    runs = {}
-    for name, flags in (("plain", []), ("fast", ["--bf16-residual", "--split-qkv"])):
-        runs[name] = tmp_path / name
-        argv = [task, "--shards", str(shards_dir), "--out", str(runs[name]), *PICO, *flags]
-        assert train_cli(argv) == 0
+    variants = {"plain": [], "fast": ["--bf16-residual", "--split-qkv"]}
+    runs = train_variants(task, shards_dir, tmp_path, variants)
     assert {"bf16_residual": True, "split_qkv": True} in applied
     plain, fast = losses(runs["plain"]), losses(runs["fast"])
     assert len(plain) == 3 and plain[-1] < plain[0]
