@@ -84,7 +84,7 @@ from shards.crawl import (
     check_distributor,
     crawl_stats,
 )
-from shards.manifest import SPLITS, ShardInfo, manifest_dict
+from shards.manifest import SHARD_ORDER, SPLITS, ShardInfo, manifest_dict
 from shards.tar_write import write_splits, write_while_reading
 
 LABEL_COLUMNS = ("uid", "class_ids", "hashtags", "keep", "weight")  # a stored wnids: unread
@@ -399,7 +399,7 @@ def splits_query(con: Any, parts: list[Path]) -> str:
                s.* EXCLUDE (uid, url)
         FROM ({stored_images(con, parts, "o.status = 'success'")}) AS s
         JOIN candidates AS c USING (uid)
-        ORDER BY s.split, s.order_key, s.uid
+        ORDER BY {", ".join(f"s.{c}" for c in SHARD_ORDER)}
         """
 
 

@@ -24,6 +24,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from shards.manifest import SHARD_ORDER
+
 DUPLICATE_IMAGE = "duplicate_image"
 NEAR_EVAL_DUPLICATE = "near_eval_duplicate"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
@@ -69,7 +71,7 @@ def mark_content_duplicates(con: Any) -> int:
                error_message = 'same image bytes (sha256 ' || d.sha256 || ') as uid ' || d.first
         FROM (
             SELECT uid, sha256, first_value(uid) OVER (
-                       PARTITION BY sha256 ORDER BY split, order_key, uid) AS first
+                       PARTITION BY sha256 ORDER BY {", ".join(SHARD_ORDER)}) AS first
             FROM outcome WHERE status = 'success' AND sha256 IS NOT NULL
         ) AS d
         WHERE outcome.uid = d.uid AND d.uid <> d.first

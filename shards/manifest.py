@@ -29,6 +29,9 @@ from curation.errors import UsageError
 
 FORMAT = "mawskit-shards/1"
 SPLITS = ("train", "val")
+# The order of samples in the shards, and so which copy the content dedup keeps: the one-pass
+# and two-pass writes and the dedup must all use it
+SHARD_ORDER = ("split", "order_key", "uid")
 
 
 @dataclass(frozen=True)

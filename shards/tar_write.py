@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shards.crawl import ResizePolicy
-from shards.manifest import SPLITS, ShardInfo
+from shards.manifest import SHARD_ORDER, SPLITS, ShardInfo
 
 BATCH_ROWS = 256  # rows per Arrow batch streamed from DuckDB into the tar writer
 LABEL_FIELDS = ("uid", "url", "caption", "class_ids", "wnids", "hashtags", "weight")
@@ -91,7 +91,7 @@ def write_while_reading(
     from shards.writer import ShardWriter
 
     local = candidates.filter(pc.equal(candidates.column("source"), "file"))
-    local = local.sort_by([(c, "ascending") for c in ("split", "order_key", "uid")])
+    local = local.sort_by([(c, "ascending") for c in SHARD_ORDER])
     # the labels stay Arrow until their task is written: as Python objects they take
     # ~650 bytes a row (6.5 GB for 10M local images), uids and urls ~100
     labels = local.select([*LABEL_FIELDS, "split"])
