@@ -19,8 +19,12 @@ WSP also trains from random weights (OUT/runs/wsp-scratch, evaluated there too; 
 with `--no-scratch-baseline`): the MAWS question (does MAE first help?) at toy scale.
 Measured on 2 shared CPU cores, defaults: 4.5-5 minutes in all; MAE 300 steps ~95 s (~200
 images/s), each WSP 300 steps ~70 s, shard 15-25 s. Two runs: WSP from MAE top1 0.85/0.88,
-from scratch 0.79/0.81, chance 0.17-0.18 (the server's port enters the uids, so the val
-split, and the numbers, differ a little from run to run).
+from scratch 0.79/0.81, chance 0.17-0.18.
+The server listens on a fixed loopback port (`--port`, 8517): the urls, and so the uids
+(`md5(url + caption)`), the val split and the numbers, are then the same on every run (two
+runs: byte-identical tars, bit-identical weights, the same losses and metrics). When that
+port is taken the demo says so and serves on a free one; that run's split, and its numbers,
+differ a little.
 A failed stage stops the run; the report is still written from what exists, and the exit
 code is that stage's. OUT is wiped and rebuilt on every run, but only when it is empty or
 was made by this demo (it holds `demo.json`).
@@ -32,7 +36,8 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -72,6 +77,9 @@ class DemoOptions:
     # On a shared 2-core machine, 2 torch threads ran MAE at 21 images/s and 1 thread at 190
     # (spinning threads fight the other processes); 1 keeps the demo's time predictable.
     threads: int = field(default=1, metadata={"help": "torch CPU threads for training"})
+    port: int = field(
+        default=8517, metadata={"help": "loopback port of the corpus server (0: any free one)"}
+    )  # fixed: the port is in every url, so in every uid, the split and the numbers
     scratch_baseline: bool = field(
         default=True, metadata={"help": "also train and evaluate WSP from random weights"}
     )  # ~75 s more; the comparison is the paper's question
@@ -79,6 +87,8 @@ class DemoOptions:
     def __post_init__(self) -> None:
         if self.n_images < 100:
             raise UsageError(f"--n-images must be >= 100, got {self.n_images}")
+        if not 0 <= self.port <= 65535:
+            raise UsageError(f"--port must be in 0..65535, got {self.port}")
         for name in ("mae_steps", "wsp_steps", "batch_size", "image_size", "threads"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
@@ -148,6 +158,26 @@ def prepare_out(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+@contextmanager
+def serve_corpus(folder: Path, port: int) -> Iterator[str]:
+    """`shards.serve.serve_folder` on `port`; on a free port, with a note, when it is taken."""
+    from shards.serve import serve_folder
+
+    with ExitStack() as stack:
+        try:
+            base_url = stack.enter_context(serve_folder(folder, port=port))
+        except OSError as err:
+            if not port:
+                raise
+            print(
+                f"[demo] port {port} is taken ({err.strerror}); serving on a free port, so the"
+                " uids, the val split and the numbers differ from a run on that port",
+                flush=True,
+            )
+            base_url = stack.enter_context(serve_folder(folder))
+        yield base_url
+
+
 def write_served_captions(corpus_table: Path, base_url: str, dest: Path) -> int:
     """Write `dest` (url, caption) with the corpus urls made absolute under `base_url`."""
     import pyarrow as pa
@@ -175,14 +205,13 @@ DEMO_DECODER = ["--decoder-depth", "2", "--decoder-dim", "128", "--decoder-heads
 def run_pipeline(opts: DemoOptions, out: Path, watch: Stopwatch) -> None:
     """All stages in order; raises StageFailed (or UsageError) at the first failure."""
     from curation.democorpus import generate_corpus
-    from shards.serve import serve_folder
 
     data, runs = out / "data", out / "runs"
     corpus_table = watch.run(
         "corpus", lambda: generate_corpus(out / "corpus", n_images=opts.n_images, seed=opts.seed)
     )
     # The server must outlive the crawl: ingest, vocabulary and shards run inside it.
-    with serve_folder(out / "corpus") as base_url:
+    with serve_corpus(out / "corpus", opts.port) as base_url:
         captions = out / "captions.parquet"
         n = write_served_captions(corpus_table, base_url, captions)
         print(f"[demo] serving {n} urls at {base_url}", flush=True)

@@ -3,11 +3,12 @@
     with serve_folder(folder) as base_url:      # "http://127.0.0.1:<port>"
         urls = [f"{base_url}/{name}" for name in names]
 
-Files under `folder` are served as-is, threaded, on 127.0.0.1 with an OS-chosen port and no
-request logging. `routes` adds fault paths that answer what a real web would: a
-`Route(status=404)`, a non-image body, a slow answer, an `X-Robots-Tag: noai` header, a
-redirect (`Route(status=302, headers=(("Location", "/x"),))`), or a connection reset by the
-peer (`Route(reset=True)`: a TCP RST instead of any answer).
+Files under `folder` are served as-is, threaded, on 127.0.0.1 with no request logging, on
+`port` (default 0: an OS-chosen free port; a fixed one raises OSError when it is taken).
+`routes` adds fault paths that answer what a real web would: a `Route(status=404)`, a
+non-image body, a slow answer, an `X-Robots-Tag: noai` header, a redirect
+(`Route(status=302, headers=(("Location", "/x"),))`), or a connection reset by the peer
+(`Route(reset=True)`: a TCP RST instead of any answer).
 The server stops when the `with` block ends, even on an exception.
 """
 
@@ -83,10 +84,13 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def serve_folder(folder: str | Path, routes: Mapping[str, Route] | None = None) -> Iterator[str]:
-    """Serve `folder` (and `routes`) on loopback; yield the base url without a trailing slash."""
+def serve_folder(
+    folder: str | Path, routes: Mapping[str, Route] | None = None, port: int = 0
+) -> Iterator[str]:
+    """Serve `folder` (and `routes`) on loopback `port` (0: any free one); yield the base url
+    without a trailing slash."""
     handler = type("Handler", (_Handler,), {"routes": dict(routes or {})})
-    server = _Server(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    server = _Server(("127.0.0.1", port), functools.partial(handler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, name="serve_folder", daemon=True)
     thread.start()
     try:

@@ -1,11 +1,14 @@
 """The demo's own plumbing; the whole pipeline run is the lead's end-to-end test."""
 
+import urllib.request
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from curation import demo
 from curation.errors import UsageError, run_main
+from shards.serve import serve_folder
 
 
 def test_prepare_out_wipes_its_own_folder_and_refuses_a_foreign_one(tmp_path):
@@ -49,3 +52,23 @@ def test_bad_options_exit_2_before_touching_out(tmp_path, capsys):
     assert run_main(demo.main, ["--out", str(out), "--n-images", "5"]) == 2
     assert "--n-images must be >= 100" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_corpus_server_takes_its_port_or_a_free_one_with_a_note(tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8abc")
+    with serve_folder(tmp_path) as probe:
+        port = int(probe.rsplit(":", 1)[1])
+    with demo.serve_corpus(tmp_path, port) as base:
+        assert base == f"http://127.0.0.1:{port}"  # the same urls, so uids, on every run
+        assert capsys.readouterr().out == ""
+        with demo.serve_corpus(tmp_path, port) as other:  # taken: a free port, said so
+            assert other != base and other.startswith("http://127.0.0.1:")
+            with urllib.request.urlopen(f"{other}/a.jpg") as r:
+                assert r.read() == b"\xff\xd8abc"
+        assert f"port {port} is taken" in capsys.readouterr().out
+
+
+def test_bad_port_exits_2(tmp_path, capsys):
+    assert run_main(demo.main, ["--out", str(tmp_path / "out"), "--port", "70000"]) == 2
+    assert "--port must be in 0..65535" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -28,3 +28,18 @@ def test_serves_files_and_routes(tmp_path: Path, capfd: pytest.CaptureFixture) -
     assert capfd.readouterr().err == ""  # quiet: no access log lines
     with pytest.raises(urllib.error.URLError):  # stopped after the block
         urllib.request.urlopen(f"{base}/a.jpg", timeout=2)
+
+
+def test_a_fixed_port_is_used_and_a_taken_one_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8abc")
+    with serve_folder(tmp_path) as first:
+        port = int(first.rsplit(":", 1)[1])
+    # the port just freed: a fixed port gives the same base url, run after run
+    with serve_folder(tmp_path, port=port) as base:
+        assert base == f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/a.jpg") as r:
+            assert r.read() == b"\xff\xd8abc"
+        with pytest.raises(OSError), serve_folder(tmp_path, port=port):
+            pass
+    with serve_folder(tmp_path, port=port) as again:  # released at the end of the block
+        assert again == base
