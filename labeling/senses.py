@@ -271,8 +271,7 @@ def tagged_count(synset: Any, lemma: str) -> int:
     puts these on the plural's scale when the plural names a visual sense (`plural_scale`).
 
     `synset` is NLTK's or a `labeling.noun_index.NounRecord` (which knows its counts)."""
-    folded = lemma.casefold()
-    if not any(n.casefold() == folded for n in synset.lemma_names()):
+    if not names_lemma(synset, lemma):
         return sum(_count_of_name(synset, base) for base in noun_bases(lemma))
     return _count_of_name(synset, lemma)
 

@@ -71,7 +71,7 @@ def _code_digest() -> str:
     later on; a write checks the files again (`cached`)."""
     import labeling
 
-    return getattr(labeling, "CODE_DIGEST", None) or code_digest()
+    return labeling.CODE_DIGEST
 
 
 def cache_key(name: str, wordnet_root: str) -> str:

@@ -13,7 +13,14 @@ import pytest
 from labeling.vocab_file import vocab_hash
 from shards.build import main, split_of
 from shards.serve import Route, serve_folder
-from tests.shards.dataset import WNIDS, image_bytes, run_shard, write_dataset, write_images
+from tests.shards.dataset import (
+    WNIDS,
+    image_bytes,
+    run_shard,
+    shard_order,
+    write_dataset,
+    write_images,
+)
 
 FAST = ["--processes", "1", "--threads", "4", "--timeout", "5"]
 
@@ -170,14 +177,13 @@ def test_one_pass_writes_the_two_pass_shards(
     or not the group's smallest uid comes first in the shards' order (the seed picks it),
     both keep the first in that order and the one pass never hands over."""
     import shards.build
-    from shards.build import order_key
 
     images = tmp_path / "images"
     names = write_images(images, 16)  # JPEGs of width 40 + i (pass through at 30), PNGs
     (images / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
 
     def smallest_first(group: list[str], seed: int) -> bool:
-        first = min(group, key=lambda u: (split_of(u, 0.25), order_key(u, seed), u))
+        first = min(group, key=lambda u: shard_order(u, seed, 0.25))
         return first == min(group)
 
     # the uids hash the urls, so tmp_path decides the copies' splits: with the smallest uid
@@ -219,7 +225,7 @@ def test_one_pass_writes_the_two_pass_shards(
     assert out[True] == out[False]
     assert len(calls) == 1  # the two-pass run's write; the one pass wrote its own tars
     if copies != "none":
-        kept = min(group, key=lambda u: (split_of(u, 0.25), order_key(u, seed), u))
+        kept = min(group, key=lambda u: shard_order(u, seed, 0.25))
         downloads = pq.read_table(tmp_path / "data-True/shards/downloads.parquet").to_pylist()
         status = {d["uid"]: d["status"] for d in downloads if d["uid"] in group}
         assert status == {u: "success" if u == kept else "duplicate_image" for u in group}
