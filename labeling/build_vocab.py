@@ -2,7 +2,7 @@
 
     curate build-vocab --root DIR [--min-count 2] [--max-classes K] [--cap T] [--seed 0]
                        [--source hashtags|caption|both] [--non-visual-dominance 8]
-                       [--pos-dominance 5]
+                       [--pos-dominance 5] [--sense-map FILE]
                        [--context-senses] [--engine arrays|sql]
 
 reads  DIR/metadata/*.parquet  (uid, caption; `curate ingest` writes it)
@@ -14,7 +14,8 @@ meta.json counts: captions, captions_with_hashtag, captions_with_label,
 samples_kept_after_cap, distinct_hashtags, hashtags_by_reason, classes_mapped,
 classes_after_min_count, classes_after_max_classes, mean_labels_per_sample, vocab_hash,
 seconds_by_step (wall); the array engine also cpu_seconds_by_step (all processes, by
-pass); with --context-senses also ambiguous_hashtags, senses_moved_by_context.
+pass); with --context-senses also ambiguous_hashtags, senses_moved_by_context; with
+--sense-map also sense_map_words, sense_map_sha256 (its entries, `labeling.sense_map`).
 With `--source caption|both` a caption's words count as its tags (captions_with_hashtag,
 distinct_hashtags then include them; hashtags.parquet's `kind` tells them apart).
 
@@ -79,6 +80,11 @@ class BuildVocabOptions:
                   "in its visual noun senses (SemCor) is not_noun (labeling/pos_dominance.py); "
                   "0: off"},
     )  # fmt: skip
+    sense_map: str | None = field(
+        default=None,
+        metadata={"metavar": "FILE", "help": "your own word -> wnid decisions, one 'word "
+                  "wnid' a line, over the sense rule (labeling/sense_map.py)"},
+    )  # fmt: skip
     source: str = field(
         default="hashtags",
         metadata={"choices": ("hashtags", "caption", "both"), "help": "labels from the "
@@ -118,11 +124,13 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     import duckdb
 
     from labeling import vocab
+    from labeling.sense_map import read_sense_map, sense_map_digest
     from labeling.vocab_file import vocab_hash
 
     started = time.time()
     root = DatasetRoot(opts.root)
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
+    sense_map = {} if opts.sense_map is None else read_sense_map(opts.sense_map)
     remove_dead_spills(root.root)
     spill = root.root / f"{SPILL}-{os.getpid()}"  # DuckDB and the array path spill here
     shutil.rmtree(spill, ignore_errors=True)
@@ -139,9 +147,14 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     try:
         if engine_used(opts) == "arrays":
             # DuckDB opens after the last fork: its threads must not exist when workers fork
-            counts, mapper, write_labels = _build_from_arrays(opts, connect, metadata_glob, spill)
+            counts, mapper, write_labels = _build_from_arrays(
+                opts, sense_map, connect, metadata_glob, spill
+            )
         else:
-            counts, mapper, write_labels = _build_in_sql(opts, connect(), metadata_glob)
+            counts, mapper, write_labels = _build_in_sql(opts, sense_map, connect(), metadata_glob)
+        if opts.sense_map is not None:
+            counts["sense_map_words"] = len(sense_map)
+            counts["sense_map_sha256"] = sense_map_digest(sense_map)
         config = dataclasses.replace(opts, engine=engine_used(opts))  # meta.json: what ran
         con = opened[0]
         clock, cpu_clock = time.perf_counter(), time.process_time()
@@ -201,21 +214,27 @@ def _collector_paused() -> Iterator[None]:
         gc.freeze()
 
 
-def _new_mapper(opts: BuildVocabOptions) -> Any:
+def _new_mapper(opts: BuildVocabOptions, sense_map: dict[str, str]) -> Any:
     from labeling.mapper import HashtagMapper
 
-    return HashtagMapper(
-        extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule,
-        non_visual_dominance=opts.non_visual_dominance, pos_dominance=opts.pos_dominance,
-    )  # fmt: skip
+    try:
+        return HashtagMapper(
+            extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule,
+            non_visual_dominance=opts.non_visual_dominance, pos_dominance=opts.pos_dominance,
+            sense_map=sense_map,
+        )  # fmt: skip
+    except ValueError as err:  # a wnid of the sense map that WordNet does not have
+        raise UsageError(f"--sense-map {opts.sense_map}: {err}") from None
 
 
-def _build_in_sql(opts: BuildVocabOptions, con: Any, metadata_glob: str) -> tuple:
+def _build_in_sql(
+    opts: BuildVocabOptions, sense_map: dict[str, str], con: Any, metadata_glob: str
+) -> tuple:
     """The SQL path: (counts, mapper, write_labels(folder)); one part, sorted by uid."""
     from labeling import vocab
 
     clock = time.perf_counter()
-    mapper = _new_mapper(opts)  # UsageError here when WordNet is missing
+    mapper = _new_mapper(opts, sense_map)  # UsageError here when WordNet is missing
     load_seconds = round(time.perf_counter() - clock, 3)
     counts = vocab.build_tables(
         con, metadata_glob, mapper, min_count=opts.min_count, max_classes=opts.max_classes,
@@ -226,7 +245,11 @@ def _build_in_sql(opts: BuildVocabOptions, con: Any, metadata_glob: str) -> tupl
 
 
 def _build_from_arrays(
-    opts: BuildVocabOptions, connect: Any, metadata_glob: str, spill: Path
+    opts: BuildVocabOptions,
+    sense_map: dict[str, str],
+    connect: Any,
+    metadata_glob: str,
+    spill: Path,
 ) -> tuple:
     """The array path: (counts, mapper, write_labels(folder)); one part per metadata row
     group (`label_arrays.write_labels`).
@@ -252,7 +275,7 @@ def _build_from_arrays(
         if state["mapper"] is None:
             clock, cpu_clock = time.perf_counter(), time.process_time()
             with _collector_paused():
-                state["mapper"] = _new_mapper(opts)  # UsageError when WordNet is missing
+                state["mapper"] = _new_mapper(opts, sense_map)  # UsageError: no WordNet
             seconds["load_wordnet"] = round(time.perf_counter() - clock, 3)
             cpu["load_wordnet"] = round(time.process_time() - cpu_clock, 3)
             state["pool"] = MappingPool(state["mapper"], workers)

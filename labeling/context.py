@@ -2,8 +2,9 @@
 
 `labeling.senses.choose_in_context` decides for one caption; this module applies the same
 rule to every caption at once in DuckDB. Only tags that are *ambiguous* take part: the tag
-became a label candidate (reason None) and its lemma has two or more visual candidate
-senses (`senses.visual_candidates`). Python runs once per distinct tag, never per caption:
+became a label candidate (reason None), the sense map (`--sense-map`) does not decide it,
+and its lemma has two or more visual candidate senses (`senses.visual_candidates`). Python
+runs once per distinct tag, never per caption:
 
     sense_candidates (tag, cand, wnid)   cand 0..n-1, in the sense rule's order
     sense_words      (tag, cand, word)   the candidate's `senses.signature`
@@ -65,8 +66,8 @@ def create_context_tables(
         for word in sorted(context_words(mapper, tag, mapping)):
             tag_rows["tag"].append(tag)
             tag_rows["word"].append(word)
-        if mapping.reason is not None:
-            continue
+        if mapping.reason is not None or mapper.maps_sense(mapping.canonical):
+            continue  # a tag the sense map decides keeps its class in every caption
         candidates = mapper.visual_senses(mapping.canonical)
         if len(candidates) < 2:
             continue

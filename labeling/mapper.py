@@ -7,6 +7,10 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    `#love`, `#instagood`, `#tbt`, `#like4like`, ...). Checked again on the noun it resolves
    to, so `#InstaLove` is stoplisted too.
 3. `numeric`: no letters at all (`#2019`).
+   Sense map (`sense_map`, `curate build-vocab --sense-map FILE`, `labeling.sense_map`):
+   the user's word -> wnid decisions, matched separator-free against the tag's words
+   joined (`#selfie`) and then against the noun lemma rule 4 resolves (`#scooters` ->
+   scooter); a hit is the class, rules 4e and 5 skipped, rule 6 applied.
 4. Resolution to a noun lemma, first hit wins (`hashtags.split_words` gives the words):
    a. the words joined by `_` as a WordNet lemma, plural/inflection removed by morphy
       (`GoldenRetriever`, `golden_retriever`, `golden_retrievers`);
@@ -81,7 +85,7 @@ written tag: only distinct tags are mapped, so the mapper sees millions, not bil
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +173,7 @@ def _without_suffix(text: str) -> list[str]:
     ]
 
 
-def _key(lemma: str) -> str:
+def separator_free(lemma: str) -> str:
     """A lemma name with its separators removed: `golden_retriever` -> `goldenretriever`."""
     return "".join(ch for ch in lemma.casefold() if ch.isalnum())
 
@@ -190,6 +194,7 @@ class HashtagMapper:
         sense_rule: str = "frequent_visual",
         non_visual_dominance: float = NON_VISUAL_DOMINANCE,
         pos_dominance: float = POS_DOMINANCE,
+        sense_map: Mapping[str, str] | None = None,
     ) -> None:
         if sense_rule not in SENSE_RULES:
             raise ValueError(f"sense_rule must be one of {tuple(SENSE_RULES)}, got {sense_rule!r}")
@@ -202,6 +207,11 @@ class HashtagMapper:
             wn = wordnet()
         self._wn = wn
         self._nouns = noun_index(wn)
+        self._sense_map = {separator_free(k): v for k, v in (sense_map or {}).items()}
+        for word, wnid in self._sense_map.items():
+            offset = int(wnid[1:]) if wnid[:1] == "n" and wnid[1:].isdigit() else None
+            if offset not in self._nouns.records:
+                raise ValueError(f"{word!r} -> {wnid}: no WordNet 3.0 noun synset has this wnid")
         base = DEFAULT_STOPLIST if stoplist is None else stoplist
         self._stoplist = frozenset(normalized(s) for s in (*base, *extra_stoplist))
         self._visual = frozenset(visual_lexnames)
@@ -250,8 +260,11 @@ class HashtagMapper:
             return TagMapping(norm, None, "numeric")
         if self._stoplisted("".join(words)):
             return TagMapping(norm, None, "stoplisted")
-        found = self._resolve(words)
         phrase = "_".join(words)
+        mapped = self._from_sense_map(phrase)
+        if mapped is not None:
+            return mapped
+        found = self._resolve(words)
         if found is None:
             joined = "".join(words)
             # == bool(wn.synsets(phrase) or wn.synsets(joined)), without building synsets
@@ -277,6 +290,9 @@ class HashtagMapper:
             return TagMapping(norm, None, "stoplisted")
         if not split_words(norm):
             return TagMapping(norm, None, "numeric")
+        mapped = self._from_sense_map(norm)
+        if mapped is not None:
+            return mapped
         lemma = self.base(norm)
         if lemma is None:
             known = any(self._morphs(norm, pos) for pos in "nvar")
@@ -288,10 +304,29 @@ class HashtagMapper:
         separator-free `written` form (the whole tag, an affix-stripped rest or a piece)."""
         if self._stoplisted(lemma):
             return TagMapping(lemma, None, "stoplisted")
+        mapped = self._from_sense_map(lemma)
+        if mapped is not None:
+            return mapped
         if lemma == written and "_" not in lemma and self.names_property(lemma):
             return TagMapping(lemma, None, "not_noun")
         wnid, lexname, visual = self._sense_of(lemma)
         return TagMapping(lemma, wnid, None if visual else "non_visual", lexname)
+
+    def maps_sense(self, canonical: str) -> bool:
+        """True when the sense map (`labeling.sense_map`) decides the class of a tag or
+        word whose mapping has this `canonical` form."""
+        return separator_free(canonical) in self._sense_map
+
+    def _from_sense_map(self, canonical: str) -> TagMapping | None:
+        """The mapping the sense map gives `canonical` (a tag's joined words, a caption
+        word or a resolved lemma), or None; the visual filter still applies."""
+        wnid = self._sense_map.get(separator_free(canonical)) if self._sense_map else None
+        if wnid is None:
+            return None
+        record = self.record(wnid)
+        return TagMapping(
+            canonical, wnid, None if self.is_visual(record) else "non_visual", record.lexname()
+        )
 
     def _sense_of(self, lemma: str) -> tuple[str, str, bool]:
         """(wnid, lexname, visual) of `lemma`'s sense under the ambiguity rule (rule 5);
@@ -553,7 +588,7 @@ def _build_lexicon(wn: Any) -> dict[str, Any]:
     # separator-free key -> noun lemma; a lemma that is its own key wins a collision
     noun_keys: dict[str, str] = {}
     for name in sorted(wn.all_lemma_names(pos="n")):
-        key = _key(name)
+        key = separator_free(name)
         held = noun_keys.get(key)
         if key and (held is None or (name == key and held != key)):
             noun_keys[key] = name

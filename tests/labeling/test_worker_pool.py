@@ -168,7 +168,7 @@ def test_no_duckdb_connection_exists_when_the_array_path_forks(tmp_path, mapper,
 
     monkeypatch.setattr(duckdb, "connect", connect)
     monkeypatch.setattr(worker_pool, "forked_executor", executor)
-    monkeypatch.setattr(build_vocab, "_new_mapper", lambda opts: mapper)
+    monkeypatch.setattr(build_vocab, "_new_mapper", lambda opts, sense_map: mapper)
     write_parts(tmp_path, corpus(2000), files=2, row_group=500)
     assert build_vocab.main(["--root", str(tmp_path)]) == 0
     # scan, mapping, count, assign (no cap: weights summed there), write; then DuckDB
