@@ -249,12 +249,6 @@ def _raw_weights(saved: Any, inverse_sqrt: np.ndarray) -> np.ndarray:
     return np.add.reduceat(inverse_sqrt[classes], starts) / np.diff(np.r_[starts, len(classes)])
 
 
-LABEL_SCHEMA = (
-    ("uid", "string"), ("class_ids", "list<int32>"), ("hashtags", "list<string>"),
-    ("keep", "bool"), ("weight", "float32"),
-)  # fmt: skip
-
-
 # Parquet dictionary pages for the columns whose values repeat: not `uid` (distinct, so a
 # dictionary only costs hashing until it outgrows its page and falls back; plain is ~5%
 # smaller too) nor `weight` (hashing it cost ~5 ms a 80k-row part for no smaller file).
@@ -333,7 +327,7 @@ def write_labels(
     """Write folder/part-NNNNN.parquet, one per metadata row group (NNNNN its task index),
     rows sorted by uid within a part.
 
-    Schema (`LABEL_SCHEMA`): uid string · class_ids list<int32> ascending · hashtags
+    Schema (`vocab_file.LABEL_SCHEMA`): uid string · class_ids list<int32> ascending · hashtags
     list<string> (sorted; the tags that gave those classes) · keep bool · weight float32
     (mean 1 over kept samples, 0 when not kept). No wnids: class_id c is row c of
     vocab.parquet (encoding a list<string> of wnids per row cost about as much as the rest of

@@ -1,4 +1,4 @@
-"""Reading `DIR/vocab/vocab.parquet` and the vocabulary's fingerprint.
+"""Reading `DIR/vocab/vocab.parquet`, the vocabulary's fingerprint, and the labels' columns.
 
 The fingerprint (`vocab_hash`) is the sha256 of the class wnids joined by newlines in
 class_id order. Shards and WSP checkpoints carry it, so a head trained on one vocabulary is
@@ -12,6 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UsageError
+
+# DIR/labels/part-*.parquet (architecture.md): (column, type as pyarrow prints it; float is
+# float32), in order. Both writers write it (`label_arrays.write_labels` for the array
+# engine, `vocab.write_labels` for the SQL one); `curate shard` reads LABEL_COLUMNS. No
+# wnids: class_id c is row c of vocab.parquet.
+LABEL_SCHEMA = (
+    ("uid", "string"), ("class_ids", "list<int32>"), ("hashtags", "list<string>"),
+    ("keep", "bool"), ("weight", "float"),
+)  # fmt: skip
+LABEL_COLUMNS = tuple(name for name, _ in LABEL_SCHEMA)
 
 
 def vocab_hash(wnids: list[str]) -> str:

@@ -72,7 +72,7 @@ from curation.layout import (
 )
 from curation.options import parse_options
 from curation.sql import sql_list, sql_literal
-from labeling.vocab_file import vocab_hash
+from labeling.vocab_file import LABEL_COLUMNS, vocab_hash  # a stored wnids column: unread
 from shards.crawl import (
     CRAWL_SHARD_SIZE,
     DISALLOWED_DIRECTIVES,
@@ -87,7 +87,6 @@ from shards.crawl import (
 from shards.manifest import SHARD_ORDER, SPLITS, ShardInfo, manifest_dict
 from shards.tar_write import write_splits, write_while_reading
 
-LABEL_COLUMNS = ("uid", "class_ids", "hashtags", "keep", "weight")  # a stored wnids: unread
 METADATA_COLUMNS = ("uid", "url", "caption")
 UNSUPPORTED_URL = "unsupported_url"
 NOT_FETCHED = "not_fetched"  # the image source returned no row for this uid

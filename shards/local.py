@@ -86,11 +86,6 @@ def split_file_uri(url: str) -> tuple[str, str]:
     return path, unquote(member)
 
 
-def file_uri_to_path(url: str) -> Path:
-    """`file:///a/b%20c.jpg` -> Path('/a/b c.jpg'); ValueError for other schemes or hosts."""
-    return Path(split_file_uri(url)[0])
-
-
 TAR_INDEX_LIMIT = 64  # tars whose member index is kept (an index: ~100 bytes per member)
 _TAR_INDEX: OrderedDict[tuple[str, int, int], dict[str, tuple[int, int]]] = OrderedDict()
 _TAR_INDEX_LOCK = threading.Lock()

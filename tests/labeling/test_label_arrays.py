@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from labeling.build_vocab import main
+from labeling.vocab_file import LABEL_SCHEMA
 
 POOL = [
     "dog", "Dogs", "GoldenRetriever", "goldenretriever", "cat", "cats", "beach", "sunset",
@@ -68,13 +69,6 @@ def write_parts(
             }
         )
         pq.write_table(table, root / "metadata" / f"part-{f:05d}.parquet", row_group_size=row_group)
-
-
-# the labels contract (architecture.md): a class's wnid is its row of vocab.parquet
-LABEL_COLUMNS = [
-    ("uid", "string"), ("class_ids", "list<int32>"), ("hashtags", "list<string>"),
-    ("keep", "bool"), ("weight", "float"),
-]  # fmt: skip
 
 
 def label_columns(part: Path) -> list[tuple[str, str]]:
@@ -133,7 +127,7 @@ def test_array_path_equals_sql_path(tmp_path, mapper, argv):
     # both engines write DESIGN.md's `uid -> class_ids, keep, weight` (+ hashtags): no wnids
     sql_part = tmp_path / "sql" / "labels" / "part-00000.parquet"
     for part in [*parts, sql_part]:
-        assert label_columns(part) == LABEL_COLUMNS
+        assert label_columns(part) == list(LABEL_SCHEMA)
 
 
 def test_uid_sorted_metadata_takes_no_sort_and_equals_sql_path(tmp_path, mapper, monkeypatch):
