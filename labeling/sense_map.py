@@ -18,10 +18,12 @@ comment.
 A word is matched separator-free and casefolded (`golden retriever`, `golden_retriever`
 and `GoldenRetriever` are one key), twice per tag: first the tag's words joined (`#selfie`,
 `#Selfie`), then the noun lemma the mapper's rules resolve the tag to, so that plurals,
-CamelCase and segmentation heads follow (`#scooters`, `#RedScooter`). Caption words
-(`--source caption|both`) are matched the same way. A stoplisted tag stays stoplisted; the
-visual filter still applies (a word mapped to a non-visual synset is `non_visual`); the
-context rule does not move a mapped word. The synset need not name the word.
+CamelCase and segmentation heads follow (`#scooters`, `#RedScooter`); so write a noun as
+its lemma, `scooter`, not `scooters` (which would match the tag `#scooters` alone). Caption
+words (`--source caption|both`) are matched the same way. A stoplisted tag stays
+stoplisted; the visual filter still applies (a word mapped to a non-visual synset is
+`non_visual`); the context rule does not move a mapped word. The synset need not name the
+word.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from curation.cli import main as curate
 from curation.errors import UsageError
 from labeling.build_vocab import main
-from labeling.mapper import HashtagMapper
+from labeling.mapper import HashtagMapper, separator_free
 from labeling.sense_map import read_sense_map, sense_map_digest
 from labeling.vocab_file import read_vocab
 
@@ -78,6 +78,21 @@ def test_bad_lines_name_the_file_and_line(tmp_path, text, message):
         read_sense_map(path)
     assert str(err.value).startswith(f"--sense-map {path}")
     assert message in str(err.value)
+
+
+def test_the_documented_example_reads_and_names_what_its_comments_say(tmp_path, wn):
+    import labeling.sense_map
+
+    doc = labeling.sense_map.__doc__
+    example = "\n".join(line[4:] for line in doc.splitlines() if line.startswith("    "))
+    entries = read_sense_map(write(tmp_path, example))
+    assert len(entries) == 5
+    for line in example.splitlines()[1:]:  # `word  wnid  # synset.name`
+        word, comment = line.split("#")[0].rsplit(None, 1)[0], line.partition("# ")[2]
+        name = comment.split(",")[0].split(" ")[0]
+        if name:
+            assert entries[separator_free(word)] == wnid(wn, name), line
+    assert entries["goldenretriever"] == wnid(wn, "golden_retriever.n.01")
 
 
 def test_missing_file(tmp_path):
