@@ -49,7 +49,8 @@ Contract of `HashtagMapper.map(tag) -> TagMapping(canonical, wnid, reason, lexna
    the one with the highest tagged frequency (unless the word's most frequent sense is
    non-visual and outweighs all its visual senses `non_visual_dominance` (8) times over:
    `#shapes`, `#action` are then `non_visual`), ties to the more depictable lexicographer
-   file (animal > artifact > food > plant > ...), then to a kind of physical thing by its
+   file (animal > artifact > food > plant > ...; an animal's part or a drug filed there
+   ranks last: `senses.preference_rank`), then to a kind of physical thing by its
    hypernyms (`senses.is_physical_kind`: `#woodenspoon` the spoon, not the booby prize),
    then to the concept with more SemCor uses under all its names and kinds
    (`senses.concept_uses`), then to the broader sense (more synsets below it), then to

@@ -85,8 +85,9 @@ class NounIndex:
         self.records: dict[int, NounRecord] = cached("noun-records", wn, lambda: _records(wn))
         self._anchors = frozenset(wn.synset(name).offset() for name in VISUAL_ANCESTORS)
         self._under_anchor: dict[int, bool] = {}
+        self._kinds_below: dict[str, frozenset[int]] = {}
+        self._kinds: dict[int, list[int]] = {}
         self._physical = wn.synset(PHYSICAL).offset()
-        self._physical_kinds: dict[int, bool] = {}
 
     def senses(self, lemma: str) -> list[NounRecord]:
         """`wn.synsets(lemma, "n")` as records, in NLTK's order."""
@@ -105,14 +106,26 @@ class NounIndex:
     def is_physical_kind(self, record: NounRecord) -> bool:
         """`senses.is_physical_kind` on a record: `PHYSICAL` above it through `@` pointers
         alone (an instance, whose pointers are `@i`, is none)."""
-        hit = self._physical_kinds.get(record.offset_)
+        return record.offset_ != self._physical and record.offset_ in self.kinds_below(PHYSICAL)
+
+    def kinds_below(self, name: str) -> frozenset[int]:
+        """Offsets of the synset `name` (`matter.n.03`) and of every synset below it through
+        `@` pointers alone: its kinds, their kinds, and so on (no instances); one walk down
+        the inverted `kind_of` graph per name, memoised."""
+        hit = self._kinds_below.get(name)
         if hit is None:
-            self._physical_kinds[record.offset_] = False  # acyclic; be safe
-            hit = any(
-                parent == self._physical or self.is_physical_kind(self.records[parent])
-                for parent in record.kind_of
-            )
-            self._physical_kinds[record.offset_] = hit
+            if not self._kinds:  # offset -> the offsets whose `kind_of` names it
+                for offset, record in self.records.items():
+                    for parent in record.kind_of:
+                        self._kinds.setdefault(parent, []).append(offset)
+            found: set[int] = set()
+            todo = [self._wn.synset(name).offset()]
+            while todo:
+                offset = todo.pop()
+                if offset not in found:
+                    found.add(offset)
+                    todo.extend(self._kinds.get(offset, ()))
+            hit = self._kinds_below[name] = frozenset(found)
         return hit
 
     def _below_anchor(self, offset: int) -> bool:

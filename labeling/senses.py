@@ -17,7 +17,9 @@ photographs); `SENSE_RULES` names them:
   is a word of its own: see below); ties, which for most rare words are
   0 against 0, go to the more depictable lexicographer file by `LEXNAME_PREFERENCE`
   (animal > artifact > food > plant > object > person > location > phenomenon >
-  substance > body), then to a kind of physical thing (`is_physical_kind`), then to the
+  substance > body; a sense filed under noun.animal or noun.artifact that its hypernyms
+  make no organism or no artifact ranks after them all: `preference_rank`, see below),
+  then to a kind of physical thing (`is_physical_kind`), then to the
   concept used more (`concept_uses`), then to the broader sense (`hyponym_count`: more
   synsets below it), then to a thing of today (`is_past`), then to WordNet's order. No
   visual sense: the first remaining sense (it is then dropped as `non_visual`).
@@ -30,6 +32,28 @@ photographs); `SENSE_RULES` names them:
   carousel a curve, railway.n.01 the company) or named individuals (instances); the sense
   that is a physical thing is the one a photo shows: `#woodenspoon` the spoon, `#carousel`
   the merry-go-round, `#railway` the track, `#pacifier` the dummy.
+  Why the file must agree with the hypernyms (`preference_rank`, `FILE_KINDS`): for the
+  same reason. The preference puts the animal and the artifact first because the organism
+  and the made object are what a photo shows; but the lexicographers also filed under
+  noun.animal animals' parts (quill.n.02 a porcupine's spine, syrinx.n.02 a bird's vocal
+  organ, bobtail.n.01 a docked tail, fins, hides, yolk, roe) and zoology's genera, and
+  under noun.artifact drugs (causal agents: cannabis.n.02, methamphetamine.n.01 as
+  `#trash`), parts (handle.n.01), places (circus.n.05 the arena, a tract of land;
+  traffic_circle.n.01, a junction), arrangements (formation.n.05) and things nobody made
+  (spider_web.n.02, the web a spider spins). Such a sense ranks after every file of the
+  preference: `#quill` is the pen, `#syrinx` the panpipe, `#bobtail` the Old English
+  sheepdog, `#rattle` the baby's toy, `#marijuana` the plant, `#trash` rubbish, `#tonic`
+  the drink, `#trifle` the pudding, `#split` the banana split, `#formation` the
+  geological one. Of 16,633 lower-case noun lemmas with several senses 216 change; ImageNet
+  gains 7 camel-case lemmas and loses none, two of them by accident (`spider web` and
+  `spider's web`: ImageNet's class is spider_web.n.01, "a web resembling the webs spun by
+  spiders", which now wins because the spider's own web is no artifact). Costs: `#circus`
+  becomes the Roman stadium (the past cue no longer gets to decide), `#muzzle` the gun's
+  muzzle rather than the snout, `#rotary` an electrical converter rather than the traffic
+  circle, `#hold` a stronghold, and genera (`#aquila`, `#cygnus`) yield to the
+  constellations. noun.food and noun.plant rank as filed: an edible nut is food whatever
+  its hypernyms (they make it a seed), and their plant parts and woods (`#teak`) are what
+  the lexicographers meant them to be.
   Why the concept used more: when the word itself has no SemCor use in either sense,
   the concept's uses under its other names and through its kinds (Resnik's concept
   frequency: the tagged counts of all lemmas of the synset and of every synset below it)
@@ -50,11 +74,11 @@ photographs); `SENSE_RULES` names them:
   thing in the past (`PAST_WORDS`: "formerly", "ancient", "(antiquity)", "archaic",
   "obsolete", "medieval") is one that a photo posted today rarely shows: `#bobsled` is the
   racing sled rather than bobsled.n.01, "formerly two short sleds coupled together"
-  (ImageNet's class 450, as `#bobsleigh`), `#circus` the arena rather than the Roman
-  stadium, `#visor` the cap's brim rather than the helmet's armor plate, `#iberia` the
-  peninsula, `#stoup` the holy-water basin. Of 16,631 lower-case noun lemmas with several
-  senses 28 change (1,187 synsets carry a past word), most between people, places or plants
-  a photo hardly tells apart; costs: a place "formerly a kingdom" (`#leon`, the province)
+  (ImageNet's class 450, as `#bobsleigh`), `#visor` the cap's brim rather than the
+  helmet's armor plate, `#iberia` the peninsula, `#stoup` the holy-water basin. Of 16,631
+  lower-case noun lemmas with several senses 28 changed when it came in (1,187 synsets
+  carry a past word), most between people, places or plants a photo hardly tells apart;
+  costs: a place "formerly a kingdom" (`#leon`, the province)
   yields to its namesake city, `#claymore` becomes the mine rather than the Highlanders'
   sword ("formerly used by"), and `#galley` the ship's kitchen rather than the ancient ship.
   Domain pointers were measured for the same job and rejected: a sense with a topic, region
@@ -166,6 +190,10 @@ PLURAL_SHARE = 4
 
 # Mass nouns lie below it through hypernym pointers (`is_substance`).
 MATTER = "matter.n.03"
+
+# What a sense filed under these lexicographer files must be a kind of (through hypernym
+# pointers alone) to rank as filed in LEXNAME_PREFERENCE (`preference_rank`).
+FILE_KINDS = {"noun.animal": "organism.n.01", "noun.artifact": "artifact.n.01"}
 
 # Kinds of physical things lie below it through hypernym pointers alone (`is_physical_kind`).
 PHYSICAL = "physical_entity.n.01"
@@ -317,29 +345,34 @@ def is_substance(synset: Any) -> bool:
     pointers alone) not filed under noun.food: a mass noun, which a written plural does not
     name (glass.n.01, perspiration.n.01, oxygen.n.01). Foods are matter too but are counted
     (`#eggs`, `#apples`)."""
-    return synset.lexname() != "noun.food" and synset.offset() in _matter_offsets()
+    return synset.lexname() != "noun.food" and synset.offset() in _kinds_below(MATTER)
 
 
-@functools.cache
-def _matter_offsets() -> frozenset[int]:
-    """Offsets of `MATTER` and of every synset below it through `@` pointers, from the
-    process's reader (`labeling.wordnet.wordnet()`); one pass over the noun index."""
+def is_kind_of_its_file(synset: Any) -> bool:
+    """True when `synset` (NLTK's or a record) is, through hypernym pointers alone, a kind
+    of what its lexicographer file stands for in `FILE_KINDS` (an organism for noun.animal,
+    an artifact for noun.artifact), or its file is not one of them: the porcupine, not its
+    quill (quill.n.02, noun.animal: a spine, a body part); the hammer, not cannabis.n.02
+    (noun.artifact: a drug, a causal agent)."""
+    kind = FILE_KINDS.get(synset.lexname())
+    return kind is None or synset.offset() in _kinds_below(kind)
+
+
+def preference_rank(synset: Any) -> int:
+    """The position of `synset`'s lexicographer file in `LEXNAME_PREFERENCE`, smaller first;
+    after all of them when the file is not there or the synset is no kind of what its file
+    stands for (`is_kind_of_its_file`; module docstring)."""
+    if not is_kind_of_its_file(synset):
+        return len(_RANK)
+    return _RANK.get(synset.lexname(), len(_RANK))
+
+
+def _kinds_below(name: str) -> frozenset[int]:
+    """`NounIndex.kinds_below(name)` of the process's reader (`labeling.wordnet.wordnet()`)."""
     from labeling.noun_index import noun_index
     from labeling.wordnet import wordnet
 
-    wn = wordnet()
-    records = noun_index(wn).records
-    children: dict[int, list[int]] = {}
-    for offset, record in records.items():
-        for parent in record.kind_of:
-            children.setdefault(parent, []).append(offset)
-    found, todo = set(), [wn.synset(MATTER).offset()]
-    while todo:
-        offset = todo.pop()
-        if offset not in found:
-            found.add(offset)
-            todo.extend(children.get(offset, ()))
-    return frozenset(found)
+    return noun_index(wordnet()).kinds_below(name)
 
 
 def _count_of_name(synset: Any, lemma: str) -> int:
@@ -489,7 +522,7 @@ def visual_candidates(
     if len(pool) > 1:
         # (count, lexname rank, WordNet order); the tie-breaks only decide among equal
         # (count, rank), so they are computed only there (a walk down the hyponyms each)
-        keys = [(-count(s), _RANK.get(s.lexname(), len(_RANK))) for s in pool]
+        keys = [(-count(s), preference_rank(s)) for s in pool]
         tied = {k for k in keys if keys.count(k) > 1}
         ranked = [
             s

@@ -205,15 +205,14 @@ def test_weakly_visual(wn):
 def _candidates_sorting_everything(senses, lemma, visual, breadth, uses, physical):
     """visual_candidates' order before the tie-breaks were made lazy, depiction dominance
     aside: every candidate's tie key computed, one sort over the full key."""
-    from labeling.senses import common_senses, is_past, plural_scale
+    from labeling.senses import common_senses, is_past, plural_scale, preference_rank
 
-    rank = {name: i for i, name in enumerate(LEXNAME_PREFERENCE)}
     order = {s: i for i, s in enumerate(senses)}
     pool = [s for s in common_senses(senses, lemma) if visual(s)]
     scale = plural_scale(senses, lemma, visual)
 
     def key(s):
-        count, lexrank = -scale(s, tagged_count(s, lemma)), rank.get(s.lexname(), 99)
+        count, lexrank = -scale(s, tagged_count(s, lemma)), preference_rank(s)
         return (
             count,
             lexrank,

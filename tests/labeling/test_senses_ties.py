@@ -8,15 +8,18 @@ import re
 
 import pytest
 
+from labeling.mapper import HashtagMapper
 from labeling.senses import (
     SENSE_RULES,
     TRADEMARK,
     concept_uses,
+    is_kind_of_its_file,
     is_past,
     is_physical_kind,
     is_trademark,
     noun_bases,
     past_gloss,
+    preference_rank,
     proper_name_of,
     tagged_count,
     tie_key,
@@ -229,7 +232,7 @@ def test_physical_kinds_of_records_equal_nltk(wn, mapper):
         # the sense its gloss places in the past first
         ("Bobsled", "bobsled.n.02", "bobsled.n.01"),  # "formerly two short sleds coupled"
         ("bobsleigh", "bobsled.n.02", "bobsled.n.01"),  # ImageNet's class 450 both ways
-        ("circus", "circus.n.05", "circus.n.04"),  # the arena, not "(antiquity) a stadium"
+        ("stoup", "stoup.n.02", "stoup.n.01"),  # the holy-water basin, not "an archaic..."
         ("visor", "bill.n.09", "visor.n.01"),  # the cap's brim, not the helmet's armor plate
     ],
 )
@@ -256,3 +259,59 @@ def test_past_of_records_equals_nltk_definitions(wn, mapper):
     # a past word in an example only does not count: "an ancient... " is quoted here
     assert not past_gloss('a thing used today; "an ancient custom"')
     assert past_gloss('(antiquity) a thing; "it stood here"')
+
+
+@pytest.mark.parametrize(
+    ("name", "agrees", "ranks_as"),
+    [
+        ("porcupine.n.01", True, "noun.animal"),
+        ("quill.n.02", False, None),  # the porcupine's spine (a body part), noun.animal
+        ("syrinx.n.02", False, None),  # a bird's vocal organ, noun.animal
+        ("aquila.n.03", False, None),  # a genus (a taxonomic group), noun.animal
+        ("omaha.n.04", False, None),  # the racehorse: an instance, no kind of organism
+        ("hammer.n.02", True, "noun.artifact"),
+        ("cannabis.n.02", False, None),  # the drug (a causal agent), noun.artifact
+        ("circus.n.05", False, None),  # the arena: a tract of land by its hypernyms
+        ("teak.n.01", True, "noun.plant"),  # the wood: noun.plant ranks as filed
+        ("person.n.01", True, None),  # noun.Tops: outside LEXNAME_PREFERENCE
+    ],
+)
+def test_a_sense_ranks_by_its_file_when_it_is_a_kind_of_it(wn, name, agrees, ranks_as):
+    from labeling.noun_index import noun_index
+    from labeling.senses import LEXNAME_PREFERENCE
+
+    synset = wn.synset(name)
+    assert is_kind_of_its_file(synset) is agrees
+    want = LEXNAME_PREFERENCE.index(ranks_as) if ranks_as else len(LEXNAME_PREFERENCE)
+    assert preference_rank(synset) == want
+    record = noun_index(wn).records[synset.offset()]  # the mapper's records: the same
+    assert (is_kind_of_its_file(record), preference_rank(record)) == (agrees, want)
+
+
+@pytest.mark.parametrize(
+    ("tag", "want", "was"),
+    [
+        # equal counts: the file no longer lifts what is no organism or no artifact
+        ("quill", "quill.n.01", "quill.n.02"),  # the pen, 1 use each, not the spine
+        ("syrinx", "panpipe.n.01", "syrinx.n.02"),  # 0 each: the pipes, not the vocal organ
+        ("bobtail", "old_english_sheepdog.n.01", "bobtail.n.01"),  # the dog, not the tail
+        ("rattle", "rattle.n.02", "rattle.n.03"),  # the baby's toy, not the snake's tail
+        ("marijuana", "marijuana.n.01", "cannabis.n.02"),  # the plant, not the drug
+        ("trash", "rubbish.n.01", "methamphetamine.n.01"),  # rubbish, not a street name
+        ("trifle", "trifle.n.01", "triviality.n.03"),  # the pudding, not "something small"
+        # costs: the arena is a tract by its hypernyms, the snout no organism
+        ("circus", "circus.n.04", "circus.n.05"),  # "(antiquity) an open-air stadium"
+        ("muzzle", "gun_muzzle.n.01", "muzzle.n.02"),
+        # an organism of noun.animal still comes first, an artifact next
+        ("crane", "crane.n.05", "crane.n.05"),
+    ],
+)
+def test_what_is_no_organism_or_artifact_ranks_last(mapper, tag, want, was, monkeypatch):
+    from labeling import senses
+
+    assert mapper.synset(mapper.map(tag).wnid).name() == want
+    # the rule as it was: every sense ranks by its file
+    last = len(senses.LEXNAME_PREFERENCE)
+    monkeypatch.setattr(senses, "preference_rank", lambda s: senses._RANK.get(s.lexname(), last))
+    old = HashtagMapper(mapper._wn)
+    assert old.synset(old.map(tag).wnid).name() == was
