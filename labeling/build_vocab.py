@@ -37,11 +37,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curation.errors import UsageError
 from curation.layout import DatasetRoot, require_parquet, staged_dir, write_meta
 from curation.options import parse_options
+
+if TYPE_CHECKING:
+    from labeling.sense_map import SenseMap
 
 LABELS_PART = "part-00000.parquet"
 SPILL = ".duckdb-tmp-build-vocab"  # DIR/SPILL-PID: one run's spill folder
@@ -130,7 +133,7 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
     started = time.time()
     root = DatasetRoot(opts.root)
     metadata_glob = require_parquet(root.metadata, "metadata", "curate ingest")
-    sense_map = {} if opts.sense_map is None else read_sense_map(opts.sense_map)
+    sense_map = None if opts.sense_map is None else read_sense_map(opts.sense_map)
     remove_dead_spills(root.root)
     spill = root.root / f"{SPILL}-{os.getpid()}"  # DuckDB and the array path spill here
     shutil.rmtree(spill, ignore_errors=True)
@@ -152,9 +155,9 @@ def build_vocab(opts: BuildVocabOptions) -> dict:
             )
         else:
             counts, mapper, write_labels = _build_in_sql(opts, sense_map, connect(), metadata_glob)
-        if opts.sense_map is not None:
-            counts["sense_map_words"] = len(sense_map)
-            counts["sense_map_sha256"] = sense_map_digest(sense_map)
+        if sense_map is not None:
+            counts["sense_map_words"] = len(sense_map.wnids)
+            counts["sense_map_sha256"] = sense_map_digest(sense_map.wnids)
         config = dataclasses.replace(opts, engine=engine_used(opts))  # meta.json: what ran
         con = opened[0]
         clock, cpu_clock = time.perf_counter(), time.process_time()
@@ -214,21 +217,24 @@ def _collector_paused() -> Iterator[None]:
         gc.freeze()
 
 
-def _new_mapper(opts: BuildVocabOptions, sense_map: dict[str, str]) -> Any:
-    from labeling.mapper import HashtagMapper
+def _new_mapper(opts: BuildVocabOptions, sense_map: SenseMap | None) -> Any:
+    from labeling.mapper import HashtagMapper, UnknownWnid
 
     try:
         return HashtagMapper(
             extra_stoplist=opts.extra_stoplist, sense_rule=opts.sense_rule,
             non_visual_dominance=opts.non_visual_dominance, pos_dominance=opts.pos_dominance,
-            sense_map=sense_map,
+            sense_map=sense_map.wnids if sense_map else None,
         )  # fmt: skip
-    except ValueError as err:  # a wnid of the sense map that WordNet does not have
-        raise UsageError(f"--sense-map {opts.sense_map}: {err}") from None
+    except UnknownWnid as err:  # a wnid of the sense map that WordNet does not have
+        assert sense_map is not None
+        raise UsageError(
+            f"{sense_map.where(err.word)} -> {err.wnid}: no WordNet 3.0 noun synset has this wnid"
+        ) from None
 
 
 def _build_in_sql(
-    opts: BuildVocabOptions, sense_map: dict[str, str], con: Any, metadata_glob: str
+    opts: BuildVocabOptions, sense_map: SenseMap | None, con: Any, metadata_glob: str
 ) -> tuple:
     """The SQL path: (counts, mapper, write_labels(folder)); one part, sorted by uid."""
     from labeling import vocab
@@ -246,7 +252,7 @@ def _build_in_sql(
 
 def _build_from_arrays(
     opts: BuildVocabOptions,
-    sense_map: dict[str, str],
+    sense_map: SenseMap | None,
     connect: Any,
     metadata_glob: str,
     spill: Path,

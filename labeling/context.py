@@ -13,7 +13,9 @@ runs once per distinct tag, never per caption:
                                          (`birdwatching` -> bird, watching), the words of
                                          its lemma and of the direct hypernyms of every
                                          noun sense of that lemma (`construction` ->
-                                         artifact, ...); 3+ letters, casefolded
+                                         artifact, ...), of the mapped synset only when
+                                         the sense map decides the tag; 3+ letters,
+                                         casefolded
 
 A caption's context for one of its ambiguous tags is the union of `tag_words` of its
 *other* tags (with `--source caption|both` its words are tags too, so they count). Per
@@ -49,7 +51,8 @@ def context_words(mapper: HashtagMapper, tag: str, mapping: TagMapping) -> set[s
             words += mapper.segment(word) or []
     words += mapping.canonical.split("_")
     if mapping.wnid is not None:  # and what its noun lemma is a kind of, in any sense
-        words += mapper.hypernym_words(mapping.canonical)
+        mapped = mapping.wnid if mapper.maps_sense(mapping.canonical) else None
+        words += mapper.hypernym_words(mapping.canonical, mapped)  # or in the sense map's
     return {w for w in words if len(w) >= MIN_CONTEXT_CHARS and w.isalpha()}
 
 

@@ -327,12 +327,11 @@ def write_labels(
     """Write folder/part-NNNNN.parquet, one per metadata row group (NNNNN its task index),
     rows sorted by uid within a part.
 
-    Schema (`vocab_file.LABEL_SCHEMA`): uid string · class_ids list<int32> ascending · hashtags
-    list<string> (sorted; the tags that gave those classes) · keep bool · weight float32
-    (mean 1 over kept samples, 0 when not kept). No wnids: class_id c is row c of
-    vocab.parquet (encoding a list<string> of wnids per row cost about as much as the rest of
-    the part). `weight_sums`: per task, (fsum of raw weights, kept samples) when `assign`
-    computed them; else a pass does.
+    Columns: `vocab_file.LABEL_SCHEMA`; class_ids ascending, hashtags sorted (the tags that
+    gave those classes), weight mean 1 over kept samples and 0 when not kept. No wnids:
+    class_id c is row c of vocab.parquet (a list<string> of wnids per row cost about as
+    much as the rest of the part). `weight_sums`: per task, (fsum of raw weights, kept
+    samples) when `assign` computed them; else a pass does.
     """
     folder.mkdir(parents=True, exist_ok=True)
     state = {"pairs": pairs, "inverse_sqrt": _inverse_sqrt(kept_counts)}

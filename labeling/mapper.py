@@ -86,6 +86,7 @@ written tag: only distinct tags are mapped, so the mapper sees millions, not bil
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,18 @@ MIN_PIECE_CHARS = 3  # shorter WordNet entries are mostly abbreviations: "ab", "
 MAX_PIECE_CHARS = 30
 # Plural endings tried on separator-free keys, where morphy cannot see word boundaries.
 _PLURAL_RULES = (("ies", "y"), ("es", ""), ("s", ""), ("men", "man"))
+
+
+# A noun synset's id as ImageNet writes it: `n` and the 8-digit offset (ASCII digits).
+WNID = re.compile(r"n[0-9]{8}")
+
+
+class UnknownWnid(ValueError):
+    """A sense map's wnid that names no WordNet 3.0 noun synset."""
+
+    def __init__(self, word: str, wnid: str) -> None:
+        super().__init__(f"{word!r} -> {wnid}: no WordNet 3.0 noun synset has this wnid")
+        self.word, self.wnid = word, wnid
 
 
 @dataclass(frozen=True)
@@ -210,9 +223,8 @@ class HashtagMapper:
         self._nouns = noun_index(wn)
         self._sense_map = {separator_free(k): v for k, v in (sense_map or {}).items()}
         for word, wnid in self._sense_map.items():
-            offset = int(wnid[1:]) if wnid[:1] == "n" and wnid[1:].isdigit() else None
-            if offset not in self._nouns.records:
-                raise ValueError(f"{word!r} -> {wnid}: no WordNet 3.0 noun synset has this wnid")
+            if not WNID.fullmatch(wnid) or int(wnid[1:]) not in self._nouns.records:
+                raise UnknownWnid(word, wnid)
         base = DEFAULT_STOPLIST if stoplist is None else stoplist
         self._stoplist = frozenset(normalized(s) for s in (*base, *extra_stoplist))
         self._visual = frozenset(visual_lexnames)
@@ -400,12 +412,14 @@ class HashtagMapper:
             hit = below["counts"][record.offset_] = (len(seen), uses)
         return hit
 
-    def hypernym_words(self, lemma: str) -> list[str]:
-        """Casefolded words of the lemmas of the direct hypernyms of `lemma`'s noun senses."""
+    def hypernym_words(self, lemma: str, wnid: str | None = None) -> list[str]:
+        """Casefolded words of the lemmas of the direct hypernyms of `lemma`'s noun senses,
+        or of the one synset `wnid` when given."""
         records = self._nouns.records
+        senses = [self.record(wnid)] if wnid is not None else self._nouns.senses(lemma)
         return [
             word.casefold()
-            for sense in self._nouns.senses(lemma)
+            for sense in senses
             for parent in sense.hypernyms
             for name in records[parent].names
             for word in name.split("_")

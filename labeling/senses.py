@@ -49,11 +49,11 @@ photographs); `SENSE_RULES` names them:
   `spider's web`: ImageNet's class is spider_web.n.01, "a web resembling the webs spun by
   spiders", which now wins because the spider's own web is no artifact). Costs: `#circus`
   becomes the Roman stadium (the past cue no longer gets to decide), `#muzzle` the gun's
-  muzzle rather than the snout, `#rotary` an electrical converter rather than the traffic
-  circle, `#hold` a stronghold, and genera (`#aquila`, `#cygnus`) yield to the
-  constellations. noun.food and noun.plant rank as filed: an edible nut is food whatever
-  its hypernyms (they make it a seed), and their plant parts and woods (`#teak`) are what
-  the lexicographers meant them to be.
+  muzzle rather than the snout, `#tusk` the ivory rather than the tooth, `#rotary` an
+  electrical converter rather than the traffic circle, `#hold` a stronghold, and genera
+  (`#aquila`, `#cygnus`) yield to the constellations. noun.food and noun.plant rank as
+  filed: an edible nut is food whatever its hypernyms (they make it a seed), and their
+  plant parts and woods (`#teak`) are what the lexicographers meant them to be.
   Why the concept used more: when the word itself has no SemCor use in either sense,
   the concept's uses under its other names and through its kinds (Resnik's concept
   frequency: the tagged counts of all lemmas of the synset and of every synset below it)

@@ -14,9 +14,9 @@ from typing import Any
 from curation.errors import UsageError
 
 # DIR/labels/part-*.parquet (architecture.md): (column, type as pyarrow prints it; float is
-# float32), in order. Both writers write it (`label_arrays.write_labels` for the array
-# engine, `vocab.write_labels` for the SQL one); `curate shard` reads LABEL_COLUMNS. No
-# wnids: class_id c is row c of vocab.parquet.
+# float32), in order: what `label_arrays.write_labels` (array engine) and `vocab.write_labels`
+# (SQL engine) write, as tests/labeling/test_label_arrays.py checks for both; `curate shard`
+# reads LABEL_COLUMNS. No wnids: class_id c is row c of vocab.parquet.
 LABEL_SCHEMA = (
     ("uid", "string"), ("class_ids", "list<int32>"), ("hashtags", "list<string>"),
     ("keep", "bool"), ("weight", "float"),

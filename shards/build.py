@@ -72,7 +72,7 @@ from curation.layout import (
 )
 from curation.options import parse_options
 from curation.sql import sql_list, sql_literal
-from labeling.vocab_file import LABEL_COLUMNS, vocab_hash  # a stored wnids column: unread
+from labeling.vocab_file import LABEL_COLUMNS, vocab_hash
 from shards.crawl import (
     CRAWL_SHARD_SIZE,
     DISALLOWED_DIRECTIVES,
@@ -220,7 +220,7 @@ def load_candidates(
 
     labels = require_parquet(root.labels, "labels", "curate build-vocab")
     metadata = require_parquet(root.metadata, "metadata", "curate ingest")
-    _check_columns(con, labels, LABEL_COLUMNS, "labels")
+    _check_columns(con, labels, LABEL_COLUMNS, "labels")  # a stored wnids column: unread
     _check_columns(con, metadata, METADATA_COLUMNS, "metadata")
     con.register("vocab_wnids", pa.table({"wnids": pa.array([wnids], pa.list_(pa.string()))}))
     table = con.sql(

@@ -10,7 +10,7 @@ import pytest
 from curation.cli import main as curate
 from curation.errors import UsageError
 from labeling.build_vocab import main
-from labeling.mapper import HashtagMapper, separator_free
+from labeling.mapper import HashtagMapper, UnknownWnid, separator_free
 from labeling.sense_map import read_sense_map, sense_map_digest
 from labeling.vocab_file import read_vocab
 
@@ -53,12 +53,16 @@ def test_file_format_comments_separators_and_multiword_words(tmp_path):
         "  Golden Retriever   n02099601\n"
         "golden_retriever n02099601\n",  # the same key and wnid again: allowed
     )
-    entries = read_sense_map(path)
-    assert entries == {"scooter": "n03791053", "goldenretriever": "n02099601"}
+    read = read_sense_map(path)
+    assert read.wnids == {"scooter": "n03791053", "goldenretriever": "n02099601"}
+    assert read.where("goldenretriever") == f"--sense-map {path}, line 4: 'Golden Retriever'"
     same = write(tmp_path, "goldenretriever n02099601\nscooter n03791053\n")
-    assert sense_map_digest(read_sense_map(same)) == sense_map_digest(entries)
+    assert sense_map_digest(read_sense_map(same).wnids) == sense_map_digest(read.wnids)
     other = write(tmp_path, "scooter n01853498\n")
-    assert sense_map_digest(read_sense_map(other)) != sense_map_digest(entries)
+    assert sense_map_digest(read_sense_map(other).wnids) != sense_map_digest(read.wnids)
+    # a word may keep its `#`; only `#` then a space (or the line's end) starts a comment
+    tagged = write(tmp_path, "#selfie n00007846 #\n#Scooter\tn03791053 # the vehicle\n")
+    assert read_sense_map(tagged).wnids == {"selfie": "n00007846", "scooter": "n03791053"}
 
 
 @pytest.mark.parametrize(
@@ -66,7 +70,9 @@ def test_file_format_comments_separators_and_multiword_words(tmp_path):
     [
         ("scooter\n", "line 1: expected a word and a wnid, got 'scooter'"),
         ("dog n02084071\nscooter 03791053\n", "line 2: '03791053' is no noun wnid"),
-        ("scooter v01835496\n", "'v01835496' is no noun wnid"),
+        ("scooter v01835496\n", "line 1: 'v01835496' is no noun wnid"),
+        ("scooter n\u0660\u0663791053\n", "is no noun wnid"),  # digits, but not ASCII ones
+        ("scooter n03791053 #motor_scooter\n", "line 1: '#motor_scooter' is no noun wnid"),
         ("--- n02084071\n", "line 1: '---' has no letter or digit"),
         ("scooter n03791053\n\nScooter n01853498\n",
          "line 3: 'Scooter' is mapped to n03791053 on line 1"),
@@ -85,7 +91,7 @@ def test_the_documented_example_reads_and_names_what_its_comments_say(tmp_path, 
 
     doc = labeling.sense_map.__doc__
     example = "\n".join(line[4:] for line in doc.splitlines() if line.startswith("    "))
-    entries = read_sense_map(write(tmp_path, example))
+    entries = read_sense_map(write(tmp_path, example)).wnids
     assert len(entries) == 5
     for line in example.splitlines()[1:]:  # `word  wnid  # synset.name`
         word, comment = line.split("#")[0].rsplit(None, 1)[0], line.partition("# ")[2]
@@ -95,9 +101,13 @@ def test_the_documented_example_reads_and_names_what_its_comments_say(tmp_path, 
     assert entries["goldenretriever"] == wnid(wn, "golden_retriever.n.01")
 
 
-def test_missing_file(tmp_path):
-    with pytest.raises(UsageError, match="cannot read it"):
+def test_missing_or_undecodable_file(tmp_path):
+    with pytest.raises(UsageError, match="nope.tsv: cannot read it"):
         read_sense_map(tmp_path / "nope.tsv")
+    latin1 = tmp_path / "latin1.tsv"
+    latin1.write_bytes("caf\xe9 n03791053\n".encode("latin-1"))
+    with pytest.raises(UsageError, match="latin1.tsv: cannot read it .*utf-8"):
+        read_sense_map(latin1)
 
 
 def test_mapper_follows_the_map_for_every_form_of_the_word(wn, mapper, ids):
@@ -118,6 +128,9 @@ def test_mapper_follows_the_map_for_every_form_of_the_word(wn, mapper, ids):
         ids["happiness"], "non_visual",
     )  # fmt: skip
     assert mapped.map("love").reason == "stoplisted"
+    assert mapper.map("InstaLove").reason == "stoplisted"  # the rules resolve it to `love`
+    insta = HashtagMapper(wn, sense_map={"instalove": ids["person"]})
+    assert (insta.map("InstaLove").wnid, insta.map("InstaLove").reason) == (ids["person"], None)
     # caption words take the map too; words it does not name are untouched
     assert mapped.map_word("scooters").wnid == ids["motor_scooter"]
     assert mapped.map_word("selfie").wnid == ids["person"]
@@ -125,9 +138,10 @@ def test_mapper_follows_the_map_for_every_form_of_the_word(wn, mapper, ids):
     assert not mapped.maps_sense("monitor")
 
 
-def test_mapper_refuses_a_wnid_wordnet_lacks(wn):
-    with pytest.raises(ValueError, match="'scooter' -> n99999999: no WordNet 3.0 noun synset"):
-        HashtagMapper(wn, sense_map={"scooter": "n99999999"})
+@pytest.mark.parametrize("bad", ["n99999999", "n\u0660\u0663791053", "03791053"])
+def test_mapper_refuses_a_wnid_wordnet_lacks(wn, bad):
+    with pytest.raises(UnknownWnid, match=f"'scooter' -> {bad}: no WordNet 3.0 noun synset"):
+        HashtagMapper(wn, sense_map={"scooter": bad})
 
 
 CAPTIONS = [
@@ -141,7 +155,7 @@ CAPTIONS = [
 
 
 @pytest.mark.parametrize("argv", [[], ["--engine", "sql"], ["--context-senses"]])
-def test_build_vocab_with_a_sense_map(tmp_path, write_metadata, mapper, ids, argv):
+def test_build_vocab_with_a_sense_map(tmp_path, write_metadata, ids, argv):
     uids = write_metadata(tmp_path, CAPTIONS)
     path = write(
         tmp_path,
@@ -168,7 +182,7 @@ def test_build_vocab_with_a_sense_map(tmp_path, write_metadata, mapper, ids, arg
         assert meta["config"]["sense_map"] == str(path)
         counts = meta["counts"]
         assert counts["sense_map_words"] == 4
-        assert counts["sense_map_sha256"] == sense_map_digest(read_sense_map(path))
+        assert counts["sense_map_sha256"] == sense_map_digest(read_sense_map(path).wnids)
     if "--context-senses" in argv:
         assert meta["counts"]["senses_moved_by_context"] == 0  # crane is the map's to decide
 
@@ -178,20 +192,37 @@ def test_build_vocab_with_a_sense_map(tmp_path, write_metadata, mapper, ids, arg
     assert "sense_map_words" not in counts
 
 
+@pytest.mark.parametrize("engine", ["arrays", "sql"])
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("scooter n99999999\n", "no WordNet 3.0 noun synset has this wnid"), ("scooter\n", "line 1")],
-)
+    [
+        ("dog n02084071\nGolden Retriever n99999999\n",
+         "line 2: 'Golden Retriever' -> n99999999: no WordNet 3.0 noun synset has this wnid"),
+        ("scooter\n", "line 1: expected a word and a wnid"),
+    ],
+)  # fmt: skip
 def test_a_bad_map_exits_2_and_keeps_the_outputs(
-    tmp_path, write_metadata, mapper, capsys, text, message
+    tmp_path, write_metadata, capsys, text, message, engine
 ):
     write_metadata(tmp_path, CAPTIONS)
     assert main(["--root", str(tmp_path), "--min-count", "1"]) == 0
     before = (tmp_path / "vocab" / "vocab.parquet").read_bytes()
     path = write(tmp_path, text)
-    assert curate(["build-vocab", "--root", str(tmp_path), "--sense-map", str(path)]) == 2
+    argv = ["build-vocab", "--root", str(tmp_path), "--sense-map", str(path), "--engine", engine]
+    assert curate(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --sense-map {path}") and message in err
     assert err.count("\n") == 1
     assert (tmp_path / "vocab" / "vocab.parquet").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if "tmp" in p.name or "old" in p.name] == []
+
+
+def test_a_mapped_tag_gives_context_from_the_mapped_synset(wn, mapper, ids):
+    from labeling.context import context_words
+
+    mapped = HashtagMapper(wn, sense_map={"scooter": ids["motor_scooter"]})
+    words = context_words(mapped, "scooter", mapped.map("scooter"))
+    assert {"scooter", "wheeled", "vehicle"} <= words  # motor_scooter.n.01 is a wheeled_vehicle
+    every_sense = context_words(mapper, "scooter", mapper.map("scooter"))
+    assert {"sea", "duck"} <= every_sense  # the rule's words: scoter.n.01 is a sea_duck ...
+    assert not {"sea", "duck"} & words  # ... which the map's scooter is not
