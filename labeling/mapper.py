@@ -381,36 +381,19 @@ class HashtagMapper:
         """`senses.hyponym_count` of an NLTK synset or a `NounRecord` (a rule 5 tie-break)."""
         if not isinstance(synset, NounRecord):
             return hyponym_count(synset)
-        return self._below_record(synset)[0]
+        return self._nouns.below(synset)[0]
 
     def uses(self, synset: Any) -> int:
         """`senses.concept_uses` of an NLTK synset or a `NounRecord` (a rule 5 tie-break)."""
         if not isinstance(synset, NounRecord):
             return concept_uses(synset)
-        return self._below_record(synset)[1]
+        return self._nouns.below(synset)[1]
 
     def is_physical_kind(self, synset: Any) -> bool:
         """`senses.is_physical_kind` of an NLTK synset or a `NounRecord` (a rule 5 tie-break)."""
         if not isinstance(synset, NounRecord):
             return is_physical_kind(synset)
         return self._nouns.is_physical_kind(synset)
-
-    def _below_record(self, record: NounRecord) -> tuple[int, int]:
-        """(synsets below `record`, tagged counts of its lemmas and theirs), memoised."""
-        below = _below(self._nouns)
-        hit = below["counts"].get(record.offset_)
-        if hit is None:  # a walk down the inverted hypernym graph, each synset once
-            seen: set[int] = set()
-            stack = list(below["children"].get(record.offset_, ()))
-            while stack:
-                child = stack.pop()
-                if child not in seen:
-                    seen.add(child)
-                    stack.extend(below["children"].get(child, ()))
-            records = self._nouns.records
-            uses = sum(record.counts) + sum(sum(records[o].counts) for o in seen)
-            hit = below["counts"][record.offset_] = (len(seen), uses)
-        return hit
 
     def hypernym_words(self, lemma: str, wnid: str | None = None) -> list[str]:
         """Casefolded words of the lemmas of the direct hypernyms of `lemma`'s noun senses,
@@ -574,17 +557,6 @@ class HashtagMapper:
                 if lemma is not None:
                     return lemma, piece
         return None
-
-
-@functools.cache
-def _below(nouns: Any) -> dict[str, dict]:
-    """A `NounIndex`'s hypernym pointers inverted (offset -> its hyponyms and instance
-    hyponyms), built once (~0.1 s), and the memo of `HashtagMapper._below_record`."""
-    children: dict[int, list[int]] = {}
-    for offset, record in nouns.records.items():
-        for parent in record.hypernyms:
-            children.setdefault(parent, []).append(offset)
-    return {"children": children, "counts": {}}
 
 
 @functools.cache
