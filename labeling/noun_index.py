@@ -28,6 +28,7 @@ p_cnt {symbol offset pos source/target} | gloss`.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,16 +120,8 @@ class NounIndex:
         hit = self._below.get(record.offset_)
         if hit is None:
             if not self._children:  # offset -> its hyponyms and instance hyponyms (~0.1 s)
-                for offset, other in self.records.items():
-                    for parent in other.hypernyms:
-                        self._children.setdefault(parent, []).append(offset)
-            seen: set[int] = set()
-            stack = list(self._children.get(record.offset_, ()))
-            while stack:
-                child = stack.pop()
-                if child not in seen:
-                    seen.add(child)
-                    stack.extend(self._children.get(child, ()))
+                self._children.update(_inverted(self.records, "hypernyms"))
+            seen = _reach(self._children, self._children.get(record.offset_, ()))
             uses = sum(record.counts) + sum(sum(self.records[o].counts) for o in seen)
             hit = self._below[record.offset_] = (len(seen), uses)
         return hit
@@ -140,17 +133,9 @@ class NounIndex:
         hit = self._kinds_below.get(name)
         if hit is None:
             if not self._kinds:
-                for offset, record in self.records.items():
-                    for parent in record.kind_of:
-                        self._kinds.setdefault(parent, []).append(offset)
-            found: set[int] = set()
-            todo = [self._wn.synset(name).offset()]
-            while todo:
-                offset = todo.pop()
-                if offset not in found:
-                    found.add(offset)
-                    todo.extend(self._kinds.get(offset, ()))
-            hit = self._kinds_below[name] = frozenset(found)
+                self._kinds.update(_inverted(self.records, "kind_of"))
+            start = self._wn.synset(name).offset()
+            hit = self._kinds_below[name] = frozenset(_reach(self._kinds, [start]))
         return hit
 
     def _below_anchor(self, offset: int) -> bool:
@@ -164,6 +149,28 @@ class NounIndex:
             )
             self._under_anchor[offset] = hit
         return hit
+
+
+def _inverted(records: dict[int, NounRecord], pointers: str) -> dict[int, list[int]]:
+    """offset -> the offsets whose `pointers` field (`hypernyms`, `kind_of`) names it."""
+    children: dict[int, list[int]] = {}
+    for offset, record in records.items():
+        for parent in getattr(record, pointers):
+            children.setdefault(parent, []).append(offset)
+    return children
+
+
+def _reach(children: dict[int, list[int]], starts: Iterable[int]) -> set[int]:
+    """`starts` and every offset below them in `children`, each once (WordNet's noun graph
+    is acyclic, and a diamond is walked once)."""
+    found: set[int] = set()
+    todo = list(starts)
+    while todo:
+        offset = todo.pop()
+        if offset not in found:
+            found.add(offset)
+            todo.extend(children.get(offset, ()))
+    return found
 
 
 def _records(wn: Any) -> dict[int, NounRecord]:

@@ -78,9 +78,9 @@ photographs); `SENSE_RULES` names them:
   helmet's armor plate, `#iberia` the peninsula, `#stoup` the holy-water basin. Of 16,631
   lower-case noun lemmas with several senses 28 changed when it came in (1,187 synsets
   carry a past word), most between people, places or plants a photo hardly tells apart;
-  costs: a place "formerly a kingdom" (`#leon`, the province)
-  yields to its namesake city, `#claymore` becomes the mine rather than the Highlanders'
-  sword ("formerly used by"), and `#galley` the ship's kitchen rather than the ancient ship.
+  costs: a place "formerly a kingdom" (`#leon`, the province) yields to its namesake city,
+  `#claymore` becomes the mine rather than the Highlanders' sword ("formerly used by"),
+  and `#galley` the ship's kitchen rather than the ancient ship.
   Domain pointers were measured for the same job and rejected: a sense with a topic, region
   or usage domain (`;c` `;r` `;u`, trademarks aside) ranking after one with none costs
   ImageNet 1 to 4 camel-case lemmas (by where the key goes among the tie-breaks); the topic
